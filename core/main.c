@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * core/main.c - `tetriserve <command> [args]`: dispatch to the command table.
+ * Each command lives in core/cmd_<name>.c; add it to cmds[] below.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <tetri/abi.h>
+
+#include "cli.h"
+
+#define TS_VERSION "0.1.0"
+
+/* Commands, in the order --help lists them. */
+static const struct ts_cmd *const cmds[] = {
+	NULL,
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: tetriserve <command> [options]\n"
+		   "       tetriserve --help | --version\n\ncommands:\n");
+	for (int i = 0; cmds[i]; i++)
+		fprintf(f, "  %-12s %s\n", cmds[i]->name, cmds[i]->summary);
+	fprintf(f, "\n`tetriserve <command> --help` describes a command.\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("tetriserve %s (ABI %d.%d)\n", TS_VERSION, TS_ABI_MAJOR, TS_ABI_MINOR);
+		return 0;
+	}
+	for (int i = 0; cmds[i]; i++) {
+		if (strcmp(argv[1], cmds[i]->name))
+			continue;
+		if (argc > 2 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
+			cmds[i]->usage();
+			return 0;
+		}
+		return cmds[i]->run(argc - 1, argv + 1);
+	}
+	fprintf(stderr, "tetriserve: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tetri/host.h - the host API: the table of functions the core lends to
+ * modules (SQLite's extension pattern). Modules never call core symbols
+ * directly; everything they need from the host is here. Appended to in minor
+ * versions: check TS_ABI_HAS(host, struct ts_host, field) before using a
+ * field newer than TS_ABI_MINOR 0.
+ */
+#ifndef TETRI_HOST_H
+#define TETRI_HOST_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "abi.h"
+#include "config.h"
+#include "decoder.h"
+#include "model.h"
+#include "module.h"
+#include "ops.h"
+#include "policy.h"
+#include "tensor.h"
+
+#define TS_MAGIC_HOST TS_FOURCC('T', 'S', 'H', 'O')
+
+enum ts_log_level { TS_LOG_ERROR = 0, TS_LOG_WARN = 1, TS_LOG_INFO = 2, TS_LOG_DEBUG = 3 };
+
+struct ts_st; /* an open safetensors file (mmapped, read-only) */
+
+/**
+ * struct ts_host - functions the host lends to modules.
+ * Strings returned by the host stay valid while the object they came from does.
+ */
+struct ts_host {
+	struct ts_abi_hdr hdr;
+
+	/* Logging: "[module] message". printf-style. */
+	void (*log)(enum ts_log_level lvl, const char *who, const char *fmt, ...)
+		__attribute__((format(printf, 3, 4)));
+
+	/* Registration (from init). The host keeps the pointers until the module is unloaded. */
+	int (*register_model)(struct ts_module *self, const struct ts_model_ops *ops);
+	int (*register_decoder)(struct ts_module *self, const struct ts_decoder_ops *ops);
+	int (*register_policy)(struct ts_module *self, const struct ts_policy_ops *ops);
+
+	/* Validated config values (defaults applied). cfg_str returns NULL when absent. */
+	const char *(*cfg_str)(const struct ts_section *sec, const char *key);
+	long long (*cfg_int)(const struct ts_section *sec, const char *key);
+	double (*cfg_float)(const struct ts_section *sec, const char *key);
+	int (*cfg_bool)(const struct ts_section *sec, const char *key);
+	const char *(*cfg_name)(const struct ts_section *sec); /* "model dit-xl-2-256" */
+	/* Log "file:line: [section] key: message" for a value the module finds bad; returns TS_EINVAL. */
+	int (*cfg_error)(const struct ts_section *sec, const char *key, const char *fmt, ...)
+		__attribute__((format(printf, 3, 4)));
+
+	/* Host memory (tracked; device-independent). */
+	void *(*alloc)(size_t bytes);
+	void (*free)(void *p);
+
+	/* safetensors: open (mmap, header validated), find a tensor, read metadata. */
+	int (*st_open)(const char *path, struct ts_st **out);
+	/* 0, TS_ENOENT (logged by caller), never touches @out on failure. */
+	int (*st_get)(struct ts_st *st, const char *key, struct ts_tensor *out);
+	const char *(*st_meta)(struct ts_st *st, const char *key);
+	const char *(*st_path)(struct ts_st *st);
+	int (*st_count)(struct ts_st *st);
+	const char *(*st_key)(struct ts_st *st, int i); /* i-th tensor name, sorted */
+	void (*st_close)(struct ts_st *st);
+
+	/* Device memory and transfers (conversion to/from the device dtype included). */
+	const struct ts_ops *(*dev_ops)(struct ts_dev *dev);
+	const struct ts_coll_ops *(*dev_coll)(struct ts_dev *dev);
+	void *(*dev_alloc)(struct ts_dev *dev, size_t elems); /* elements of the device dtype */
+	void (*dev_free)(struct ts_dev *dev, void *p);
+	int (*dev_upload)(struct ts_dev *dev, void *dst, const void *src, enum ts_dtype src_dtype,
+			  int64_t n);
+	int (*dev_download)(struct ts_dev *dev, float *dst, const void *src, int64_t n);
+	int (*dev_sync)(struct ts_dev *dev);
+	void (*dev_info)(struct ts_dev *dev, struct ts_device_info *info);
+
+	/*
+	 * Counter-based RNG (Philox4x32-10), the same on every backend and degree:
+	 * standard normals number offset .. offset+n-1 of the stream keyed by
+	 * (seed, stream). Host memory.
+	 */
+	void (*rng_normal)(uint64_t seed, uint64_t stream, uint64_t offset, float *out, int64_t n);
+};
+
+#endif /* TETRI_HOST_H */
