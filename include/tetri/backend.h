@@ -17,6 +17,22 @@
 #include "ops.h"
 
 struct ts_backend; /* a backend instance (opaque to the core) */
+struct ts_backend_ops;
+
+/**
+ * struct ts_dev_base - first member of every backend's device struct, so the
+ * host can route a struct ts_dev * to its backend without knowing its type.
+ * @be: the backend's ops; @index: pool index of the device.
+ */
+struct ts_dev_base {
+	const struct ts_backend_ops *be;
+	int index;
+};
+
+static inline const struct ts_dev_base *ts_dev_base(const struct ts_dev *dev)
+{
+	return (const struct ts_dev_base *)(const void *)dev;
+}
 
 /**
  * struct ts_backend_ops - a backend.
