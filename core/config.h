@@ -11,6 +11,8 @@
 #ifndef TS_CORE_CONFIG_H
 #define TS_CORE_CONFIG_H
 
+#include <stddef.h>
+
 #include <tetri/config.h>
 
 struct ts_config;
@@ -56,5 +58,36 @@ double ts_cfg_float(const struct ts_section *sec, const char *key);
 int ts_cfg_bool(const struct ts_section *sec, const char *key);
 int ts_cfg_error(const struct ts_section *sec, const char *key, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* ---- additions (host room) ---- */
+
+struct ts_devset;
+
+/* Folder relative paths of the file resolve against ("." without a file). */
+const char *ts_config_dir(const struct ts_config *cfg);
+struct ts_config *ts_section_config(const struct ts_section *sec);
+const char *ts_cfg_name(const struct ts_section *sec);
+
+/*
+ * The host's schemas (core/schema.c), NULL-name terminated. [scheduler] and
+ * [model NAME] list only the host's keys: the rest are the policy's or the
+ * module's, checked by the two functions below once those are known.
+ */
+extern const struct ts_key ts_schema_server[];
+extern const struct ts_key ts_schema_pool[];
+extern const struct ts_key ts_schema_scheduler[];
+extern const struct ts_key ts_schema_model[];
+
+/* Validate [scheduler] (created if absent) against the policy's params plus the base keys. */
+int ts_config_check_policy(struct ts_config *cfg, const struct ts_key *params);
+/* Validate a [model NAME] section against its module's keys plus the host's model keys. */
+int ts_config_check_model(struct ts_section *sec, const struct ts_key *keys);
+/* Create [server], [pool], [scheduler] when absent and apply their defaults (done by load/new). */
+int ts_config_fill_defaults(struct ts_config *cfg);
+
+/* Device-set text: "0-3", "0,2,3,4", "0-1,6" (@len bytes of @s). 0 or TS_EINVAL/TS_ERANGE. */
+int ts_devset_parse(const char *s, size_t len, struct ts_devset *out);
+/* Space-separated device sets ("0-3 0,2,3,4"); *out is malloc'ed (free()), *n its length. */
+int ts_devsets_parse(const char *s, struct ts_devset **out, int *n);
 
 #endif /* TS_CORE_CONFIG_H */
