@@ -1,0 +1,366 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sched/lib/tround.c - one round of the TetriServe scheduler (spec §2.3):
+ * per request the minimal-GPU-hour split and its options for this round, the
+ * survival lower bound, the group-knapsack DP over GPU count, then placement
+ * preservation, work-conserving scale-up and best-effort service of late
+ * requests. Every choice the paper leaves open is listed in docs/scheduler.md.
+ */
+#include <math.h>
+#include <stdlib.h>
+
+#include <tetri/error.h>
+
+#include "tround.h"
+
+/* Time comparisons tolerate rounding in sums of step times. */
+#define TR_EPS 1e-9
+
+int ts_tround_init(struct ts_tround *t, const struct ts_tround_cfg *cfg)
+{
+	*t = (struct ts_tround){ .cfg = *cfg };
+	return 0;
+}
+
+void ts_tround_fini(struct ts_tround *t)
+{
+	ts_sched_knap_free(&t->knap);
+	free(t->r);
+	free(t->items);
+	free(t->item_req);
+	free(t->choice);
+	free(t->order);
+	*t = (struct ts_tround){ 0 };
+}
+
+static int tround_reserve(struct ts_tround *t, size_t n)
+{
+	int ret;
+
+	ret = ts_sched_grow((void **)&t->r, &t->cap_r, n, sizeof(*t->r));
+	if (!ret)
+		ret = ts_sched_grow((void **)&t->items, &t->cap_items, n, sizeof(*t->items));
+	if (!ret)
+		ret = ts_sched_grow((void **)&t->item_req, &t->cap_item_req, n, sizeof(int));
+	if (!ret)
+		ret = ts_sched_grow((void **)&t->choice, &t->cap_choice, n, sizeof(int));
+	if (!ret)
+		ret = ts_sched_grow((void **)&t->order, &t->cap_order, n, sizeof(int));
+	return ret;
+}
+
+static int plannable(const struct ts_req_view *q)
+{
+	return !q->running && q->steps_left > 0 && q->cost;
+}
+
+double ts_tround_tau(const struct ts_round_view *view)
+{
+	int g = view->round_steps > 0 ? view->round_steps : TS_TROUND_DEFAULT_STEPS;
+	double tref = 0.0;
+
+	if (view->round_s > 0.0)
+		return view->round_s;
+	/*
+	 * [inferred] One round is g steps of the slowest step type present at
+	 * its fastest degree: the longest step that must fit in a round when
+	 * deadlines are tight, so big images get g steps and small ones as many
+	 * as fit in the same window (they end near the same boundary, §2.3.5).
+	 */
+	for (int i = 0; i < view->n_req; i++) {
+		const struct ts_req_view *q = &view->req[i];
+		double tm;
+
+		if (!plannable(q))
+			continue;
+		tm = ts_sched_tmin(q->cost, view->n_devices, NULL);
+		if (tm > tref)
+			tref = tm;
+	}
+	return g * tref;
+}
+
+/*
+ * Steps of degree-time @t that fit in a round of @tau, at most @cap. [inferred]
+ * A step longer than the round still runs one step (an overrun the engine
+ * allows) instead of never running, as the paper's q = 0 rule would have it.
+ */
+static int steps_in_round(double tau, double t, int cap)
+{
+	int q = (int)floor(tau / t + TR_EPS);
+
+	if (q < 1)
+		q = 1;
+	return q < cap ? q : cap;
+}
+
+static int by_deadline(const void *pa, const void *pb)
+{
+	const struct ts_tround_req *a = pa, *b = pb;
+
+	if (a->deadline != b->deadline)
+		return a->deadline < b->deadline ? -1 : 1;
+	return a->idx - b->idx;
+}
+
+static void classify(struct ts_tround_req *rq, const struct ts_round_view *v,
+		     const struct ts_req_view *q, double tau)
+{
+	double t_next = v->now_s + tau, slack = q->deadline_s - v->now_s;
+	int s = q->steps_left, any_sv = 0;
+
+	if (q->late || ts_sched_split(q->cost, s, slack, v->n_devices, &rq->split)) {
+		/* Already late, or cannot make it even at the fastest degree. */
+		rq->state = TR_LATE;
+		return;
+	}
+	rq->sv_none = t_next + s * rq->tmin <= q->deadline_s + TR_EPS;
+	for (int m = 0; m < rq->split.n; m++) {
+		int di = rq->split.di[m];
+		int qm = steps_in_round(tau, ts_sched_step(q->cost, di), rq->split.steps[m]);
+
+		rq->opt_di[m] = di;
+		rq->opt_q[m] = qm;
+		rq->opt_sv[m] = t_next + (s - qm) * rq->tmin <= q->deadline_s + TR_EPS;
+		any_sv |= rq->opt_sv[m];
+	}
+	rq->n_opt = rq->split.n;
+	/* Every option misses by the optimistic bound: definitely late (§2.3.2). */
+	rq->state = rq->sv_none || any_sv ? TR_WAIT : TR_LATE;
+}
+
+/* Collect requests into t->r sorted by deadline; returns how many. */
+static int collect(struct ts_tround *t, const struct ts_round_view *v, double tau)
+{
+	int n = 0;
+
+	for (int i = 0; i < v->n_req; i++) {
+		const struct ts_req_view *q = &v->req[i];
+		struct ts_tround_req *rq = &t->r[n];
+		double tmin;
+
+		if (!plannable(q))
+			continue;
+		tmin = ts_sched_tmin(q->cost, v->n_devices, NULL);
+		if (tmin <= 0.0)
+			continue; /* no degree of its table fits this pool */
+		*rq = (struct ts_tround_req){
+			.idx = i, .cost = q->cost, .tmin = tmin, .di = -1,
+			.deadline = q->deadline_s, .steps_left = q->steps_left,
+		};
+		classify(rq, v, q, tau);
+		n++;
+	}
+	qsort(t->r, (size_t)n, sizeof(*t->r), by_deadline);
+	return n;
+}
+
+/*
+ * The DP's items: requests that die unless they run now but survive with
+ * some option. Value = survivors first, then urgency: an item's bonus is its
+ * deadline rank, and every bonus together is below one survivor.
+ */
+static int build_items(struct ts_tround *t, int n)
+{
+	int64_t w;
+	int k = 0;
+
+	for (int i = 0; i < n; i++) {
+		struct ts_tround_req *rq = &t->r[i];
+
+		if (rq->state != TR_WAIT || rq->sv_none)
+			continue;
+		t->item_req[k++] = i;
+	}
+	w = (int64_t)k * (k + 1) / 2 + 1;
+	for (int j = 0; j < k; j++) {
+		struct ts_tround_req *rq = &t->r[t->item_req[j]];
+		struct ts_sched_item *it = &t->items[j];
+
+		*it = (struct ts_sched_item){ .none_value = 0 };
+		for (int m = 0; m < rq->n_opt; m++) {
+			if (!rq->opt_sv[m])
+				continue; /* dominated by "none" */
+			it->width[it->n_opt] = rq->cost->degree[rq->opt_di[m]];
+			it->value[it->n_opt] = w + (k - j);
+			it->n_opt++;
+		}
+	}
+	return k;
+}
+
+/* Option index m of request @rq behind item option @o. */
+static int item_opt(const struct ts_tround_req *rq, int o)
+{
+	for (int m = 0, seen = 0; m < rq->n_opt; m++) {
+		if (!rq->opt_sv[m])
+			continue;
+		if (seen++ == o)
+			return m;
+	}
+	return -1;
+}
+
+static void run_at(struct ts_tround_req *rq, int di, int q)
+{
+	rq->di = di;
+	rq->q = q;
+	if (rq->state != TR_LATE)
+		rq->state = TR_RUN;
+}
+
+static int deg(const struct ts_tround_req *rq)
+{
+	return rq->di >= 0 ? rq->cost->degree[rq->di] : 0;
+}
+
+/* Phase A of scale-up: waiting requests, earliest deadline first, at their cheapest degree. */
+static int start_waiting(struct ts_tround *t, int n, int idle, double tau, int n_dev)
+{
+	for (int i = 0; i < n && idle > 0; i++) {
+		struct ts_tround_req *rq = &t->r[i];
+		int want, di = -1;
+
+		if (rq->state != TR_WAIT)
+			continue;
+		want = rq->split.di[0];
+		for (int d = 0; d <= want && d < ts_sched_ndeg(rq->cost, n_dev); d++)
+			if (rq->cost->degree[d] <= idle && ts_sched_step(rq->cost, d) > 0.0)
+				di = d;
+		if (di < 0)
+			continue;
+		run_at(rq, di, steps_in_round(tau, ts_sched_step(rq->cost, di), rq->steps_left));
+		idle -= rq->cost->degree[di];
+	}
+	return idle;
+}
+
+/*
+ * Phase B: grow running requests one degree at a time, the largest gain per
+ * added device first; gain = time saved on the remaining steps.
+ */
+static int grow(struct ts_tround *t, int n, int idle, double tau, int n_dev, int state)
+{
+	while (idle > 0) {
+		struct ts_tround_req *best = NULL;
+		int best_di = -1;
+		double best_gain = 0.0;
+
+		for (int i = 0; i < n; i++) {
+			struct ts_tround_req *rq = &t->r[i];
+			int nd;
+			double gain;
+
+			if (rq->state != state || rq->di < 0)
+				continue;
+			nd = ts_sched_faster(rq->cost, n_dev, rq->di, deg(rq) + idle);
+			if (nd < 0)
+				continue;
+			gain = rq->steps_left *
+			       (ts_sched_step(rq->cost, rq->di) - ts_sched_step(rq->cost, nd)) /
+			       (rq->cost->degree[nd] - deg(rq));
+			if (gain > best_gain + TR_EPS) {
+				best = rq;
+				best_di = nd;
+				best_gain = gain;
+			}
+		}
+		if (!best)
+			break;
+		idle -= best->cost->degree[best_di] - deg(best);
+		run_at(best, best_di,
+		       steps_in_round(tau, ts_sched_step(best->cost, best_di), best->steps_left));
+	}
+	return idle;
+}
+
+/* Late requests: one device each (the smallest usable degree), earliest deadline first. */
+static int serve_late(struct ts_tround *t, int n, int idle, double tau, int n_dev)
+{
+	for (int i = 0; i < n && idle > 0; i++) {
+		struct ts_tround_req *rq = &t->r[i];
+		int nd = ts_sched_ndeg(rq->cost, n_dev);
+
+		if (rq->state != TR_LATE)
+			continue;
+		for (int d = 0; d < nd; d++) {
+			if (ts_sched_step(rq->cost, d) <= 0.0)
+				continue;
+			if (rq->cost->degree[d] <= idle) {
+				run_at(rq, d, steps_in_round(tau, ts_sched_step(rq->cost, d),
+							     rq->steps_left));
+				idle -= rq->cost->degree[d];
+			}
+			break;
+		}
+	}
+	return idle;
+}
+
+static int solve(struct ts_tround *t, int n, int cap, double tau)
+{
+	int k = build_items(t, n), used;
+
+	t->n_items = k;
+	used = ts_sched_knap_solve(&t->knap, t->items, k, cap, t->choice);
+	if (used < 0)
+		return used;
+	for (int j = 0; j < k; j++) {
+		struct ts_tround_req *rq = &t->r[t->item_req[j]];
+		int m, q;
+
+		if (t->choice[j] < 0)
+			continue;
+		m = item_opt(rq, t->choice[j]);
+		q = rq->opt_q[m];
+		if (t->cfg.fill_round)
+			q = steps_in_round(tau, ts_sched_step(rq->cost, rq->opt_di[m]), rq->steps_left);
+		run_at(rq, rq->opt_di[m], q);
+	}
+	t->dp_used = used;
+	return cap - used;
+}
+
+static void emit(const struct ts_tround *t, int n, struct ts_plan *plan)
+{
+	for (int i = 0; i < n && plan->n < plan->cap; i++) {
+		const struct ts_tround_req *rq = &t->r[i];
+
+		if (rq->di < 0)
+			continue;
+		plan->a[plan->n++] = (struct ts_assign){
+			.req = rq->idx,
+			.degree = deg(rq),
+			.steps = rq->q,
+			.flags = t->cfg.preserve ? TS_ASSIGN_PRESERVE : 0,
+		};
+	}
+}
+
+int ts_tround_plan(struct ts_tround *t, const struct ts_round_view *view, struct ts_plan *plan)
+{
+	int n, idle, ret, nd = view->n_devices;
+	double tau;
+
+	ret = tround_reserve(t, (size_t)view->n_req + 1);
+	if (ret)
+		return ret;
+	tau = ts_tround_tau(view);
+	t->tau = tau;
+	n = collect(t, view, tau);
+	if (!n)
+		return 0;
+	idle = solve(t, n, view->n_free, tau);
+	if (idle < 0)
+		return idle;
+	if (t->cfg.scaleup) {
+		idle = start_waiting(t, n, idle, tau, nd);
+		idle = grow(t, n, idle, tau, nd, TR_RUN);
+	}
+	idle = serve_late(t, n, idle, tau, nd);
+	if (t->cfg.scaleup && t->cfg.late_grow)
+		grow(t, n, idle, tau, nd, TR_LATE);
+	emit(t, n, plan);
+	plan->next_round_s = view->now_s + tau;
+	return 0;
+}

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sched/lib/tround.h - one TetriServe round (spec §2.3), shared by sched/tetri
+ * (the paper, knobs at their paper values) and our own policies (extensions
+ * switched on by knobs that default to off).
+ */
+#ifndef TS_SCHED_TROUND_H
+#define TS_SCHED_TROUND_H
+
+#include <tetri/policy.h>
+
+#include "sched_lib.h"
+
+/* Default round granularity in steps when the view gives neither steps nor seconds. */
+#define TS_TROUND_DEFAULT_STEPS 5
+
+/**
+ * struct ts_tround_cfg - what the round does beyond the DP.
+ * @preserve: flag assignments TS_ASSIGN_PRESERVE (placement preservation).
+ * @scaleup: work-conserving elastic scale-up of idle devices.
+ * @late_grow: late requests may grow past one device when devices are still idle.
+ * @fill_round: a chosen request runs as many steps as fit in the round, not only
+ *              its segment's (set with @scaleup: the rest of the round would idle).
+ */
+struct ts_tround_cfg {
+	int preserve;
+	int scaleup;
+	int late_grow;
+	int fill_round;
+};
+
+enum ts_tround_state { TR_SKIP = 0, TR_WAIT, TR_RUN, TR_LATE };
+
+/* Per-request scratch of one round. */
+struct ts_tround_req {
+	int idx;             /* index into view->req */
+	int state;           /* enum ts_tround_state */
+	const struct ts_cost *cost;
+	double deadline;
+	int steps_left;
+	double tmin;
+	struct ts_sched_split split;
+	int n_opt;
+	int opt_di[2], opt_q[2], opt_sv[2];
+	int sv_none;
+	int di, q;           /* the assignment when state is TR_RUN or a started TR_LATE */
+};
+
+struct ts_tround {
+	struct ts_tround_cfg cfg;
+	struct ts_sched_knap knap;
+	struct ts_tround_req *r;
+	size_t cap_r;
+	struct ts_sched_item *items;
+	size_t cap_items;
+	int *item_req, *choice, *order;
+	size_t cap_item_req, cap_choice, cap_order;
+	/* Set by the last plan, for tests and benchmarks. */
+	double tau;
+	int n_items;
+	int dp_used;
+};
+
+int ts_tround_init(struct ts_tround *t, const struct ts_tround_cfg *cfg);
+void ts_tround_fini(struct ts_tround *t);
+/* One round: fill @plan from @view. 0 or TS_E*. */
+int ts_tround_plan(struct ts_tround *t, const struct ts_round_view *view, struct ts_plan *plan);
+
+/* The round length in seconds this view implies (see docs/scheduler.md, "Round length"). */
+double ts_tround_tau(const struct ts_round_view *view);
+
+#endif /* TS_SCHED_TROUND_H */

@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/sched/test_sched_tetri.c - the tetri policy on hand-built round views,
+ * every expected plan computed by hand from the FLUX.1-dev step times (see
+ * the comments): the DP, the split's options, scale-up, late requests, the
+ * ablation knobs, the round length.
+ */
+#include <math.h>
+
+#include "fakehost.h"
+#include "fixture.h"
+#include "tap.h"
+
+struct ts_module *ts_module_tetri_v1(void);
+
+static void *make(const char *const *kv)
+{
+	static struct fh_section sec;
+	void *self = NULL;
+	int ret = fh_create(ts_module_tetri_v1, kv, &sec, &self);
+
+	if (ret)
+		printf("# create failed: %d\n", ret);
+	return self;
+}
+
+static int plan(void *self, struct fx_view *f)
+{
+	return fh_ops->plan(self, &f->v, &f->plan);
+}
+
+/*
+ * One 2048 request, 5 s to go, 8 devices, 5-step rounds: tau = 5 x 0.166486.
+ * Split: 2 steps at 4 + 26 at 8. Only the degree-8 option survives the round
+ * (0.832 + 23 x 0.166 <= 5), so the DP runs it at 8 for floor(tau/T8) = 5 steps.
+ */
+static void test_single_big(void)
+{
+	const char *const kv[] = { NULL };
+	void *p = make(kv);
+	struct fx_view f;
+	const struct ts_assign *a;
+
+	fx_init(&f, 10.0, 8, 5);
+	fx_add(&f, FX_2048, 28, 5.0);
+	ok(plan(p, &f) == 0 && f.plan.n == 1, "one assignment");
+	a = fx_find(&f, 0);
+	ok(a && a->degree == 8 && a->steps == 5, "2048 runs 5 steps at degree 8 (%d x %d)",
+	   a ? a->degree : -1, a ? a->steps : -1);
+	ok(a && a->flags == TS_ASSIGN_PRESERVE, "placement preservation is requested");
+	ok_near(f.plan.next_round_s, 10.0 + 5 * 0.166486, 1e-12, "next round after tau");
+	fh_ops->destroy(p);
+}
+
+/*
+ * Four 256 requests with 1.45 s and one 2048 with 5 s on 8 devices: each small
+ * one survives only if it runs now (0.832 + 28 x 0.0278 > 1.45) and survives
+ * on one device; the big one needs all 8. The DP saves 4 > 1. Scale-up then
+ * starts the big one at its cheaper degree, 4, on the 4 idle devices.
+ */
+static void test_dp_counts(void)
+{
+	const char *const kv[] = { NULL };
+	const char *const dp_only[] = { "scaleup=0", "preserve=0", NULL };
+	void *p = make(kv);
+	struct fx_view f;
+	int good = 1, ret;
+
+	fx_init(&f, 0.0, 8, 5);
+	fx_add(&f, FX_2048, 28, 5.0);
+	for (int i = 0; i < 4; i++)
+		fx_add(&f, FX_256, 28, 1.45);
+	ret = plan(p, &f);
+	ok(ret == 0 && f.plan.n == 5, "five assignments (%d)", f.plan.n);
+	for (int i = 1; i <= 4; i++) {
+		const struct ts_assign *a = fx_find(&f, i);
+
+		good &= a && a->degree == 1 && a->steps == 16;
+	}
+	ok(good, "every 256 runs floor(0.832/0.0494) = 16 steps on one device");
+	ok(fx_find(&f, 0) && fx_find(&f, 0)->degree == 4 && fx_find(&f, 0)->steps == 2,
+	   "the 2048 gets the 4 idle devices for 2 steps");
+	ok(fx_used(&f) == 8, "no device idles");
+	fh_ops->destroy(p);
+
+	p = make(dp_only);
+	f.plan.n = 0;
+	ok(plan(p, &f) == 0 && f.plan.n == 4 && !fx_find(&f, 0), "DP only: the 2048 waits");
+	ok(fx_find(&f, 1) && fx_find(&f, 1)->steps == 16 && fx_find(&f, 1)->flags == 0,
+	   "DP only: q = min(28, 16), no preservation flag");
+	fh_ops->destroy(p);
+}
+
+/*
+ * Two devices: a 256 with 1.45 s and a late 1024 with 10 steps left. Degrees
+ * up to 2: tau = 5 x 0.134815. The 256 must run (DP, one device, 13 steps);
+ * scale-up grows it to degree 2 (16 steps) and the late one gets nothing.
+ * Without scale-up the late one gets the spare device: floor(0.674/0.2237) = 3.
+ */
+static void test_late(void)
+{
+	const char *const kv[] = { NULL };
+	const char *const no_scale[] = { "scaleup=0", NULL };
+	struct fx_view f;
+	struct ts_req_view *late;
+	void *p = make(kv);
+	int ret;
+
+	fx_init(&f, 100.0, 2, 5);
+	fx_add(&f, FX_256, 28, 1.45);
+	late = fx_add(&f, FX_1024, 28, -1.0);
+	late->steps_left = 10;
+	late->late = 1;
+	ret = plan(p, &f);
+	ok(ret == 0 && f.plan.n == 1, "one assignment with scale-up (%d)", f.plan.n);
+	ok(fx_find(&f, 0) && fx_find(&f, 0)->degree == 2 && fx_find(&f, 0)->steps == 16,
+	   "the 256 is grown to degree 2 for 16 steps");
+	fh_ops->destroy(p);
+
+	p = make(no_scale);
+	f.plan.n = 0;
+	ok(plan(p, &f) == 0 && f.plan.n == 2, "two assignments without scale-up");
+	ok(fx_find(&f, 0) && fx_find(&f, 0)->degree == 1 && fx_find(&f, 0)->steps == 13,
+	   "the 256 runs 13 steps on one device");
+	ok(fx_find(&f, 1) && fx_find(&f, 1)->degree == 1 && fx_find(&f, 1)->steps == 3,
+	   "the late 1024 gets the spare device for 3 steps");
+	fh_ops->destroy(p);
+}
+
+/* Busy devices and running requests: only n_free devices are planned, running ones skipped. */
+static void test_busy(void)
+{
+	const char *const kv[] = { NULL };
+	void *p = make(kv);
+	struct fx_view f;
+	struct ts_req_view *r;
+
+	fx_init(&f, 0.0, 8, 5);
+	r = fx_add(&f, FX_1024, 28, 3.0);
+	r->running = 1;
+	fx_busy(&f, 4);
+	fx_add(&f, FX_2048, 28, 5.0);
+	ok(plan(p, &f) == 0 && f.plan.n == 1 && !fx_find(&f, 0), "the running request is left alone");
+	ok(fx_find(&f, 1) && fx_find(&f, 1)->degree == 4 && fx_find(&f, 1)->steps == 2,
+	   "degree 8 does not fit: the 2048 starts at 4 on the free devices");
+	fh_ops->destroy(p);
+}
+
+/*
+ * Rounds in seconds (0.5 s). A 1024 with 3 s is safe this round, so the DP
+ * leaves it; scale-up starts it at its split's lower degree (2: 13 steps at
+ * 2 + 15 at 4 is the cheapest plan) and grows it 2 -> 4 -> 8: floor(0.5/0.05411) = 9.
+ */
+static void test_round_seconds(void)
+{
+	const char *const kv[] = { NULL };
+	const char *const dp_only[] = { "scaleup=0", NULL };
+	struct fx_view f;
+	void *p = make(kv);
+
+	fx_init(&f, 1.0, 8, 0);
+	f.v.round_s = 0.5;
+	fx_add(&f, FX_1024, 28, 3.0);
+	ok(plan(p, &f) == 0 && f.plan.n == 1, "one assignment");
+	ok(fx_find(&f, 0) && fx_find(&f, 0)->degree == 8 && fx_find(&f, 0)->steps == 9,
+	   "grown to 8 for 9 steps");
+	ok_near(f.plan.next_round_s, 1.5, 1e-12, "next round after round_ms");
+	fh_ops->destroy(p);
+
+	p = make(dp_only);
+	f.plan.n = 0;
+	ok(plan(p, &f) == 0 && f.plan.n == 0, "DP only: a safe request waits");
+	fh_ops->destroy(p);
+}
+
+int main(void)
+{
+	test_single_big();
+	test_dp_counts();
+	test_late();
+	test_busy();
+	test_round_seconds();
+	return tap_done();
+}
