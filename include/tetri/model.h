@@ -30,6 +30,7 @@
 #include "tensor.h"
 
 struct ts_host;
+struct ts_st;
 
 /** struct ts_device_info - what a cost function may know about a device. */
 struct ts_device_info {
@@ -131,9 +132,24 @@ struct ts_model_ops {
 	int (*begin)(void *model, const struct ts_work *w, const struct ts_req_params *p,
 		     void *state, float *latent);
 	int (*step)(const struct ts_step_ctx *ctx);
-	/* Final latent (host F32, work.latent_shape) from the last latent and state. */
+	/*
+	 * Final latent (host F32, work.latent_shape) from the last latent and state.
+	 * @out->data: a caller buffer of latent_shape elements, or NULL for one the
+	 * module allocates with host->alloc (the caller frees it with host->free).
+	 */
 	int (*finish)(void *model, const struct ts_work *w, const void *state,
 		      const float *latent, struct ts_tensor *out);
+
+	/*
+	 * Optional (read only when TS_ABI_HAS(ops, struct ts_model_ops, run_case)):
+	 * evaluate a reference case SPMD on the ctx's group (`tetriserve run-case`).
+	 * The weights (ctx->weights) were loaded from the case file; the module reads
+	 * its inputs ("input.*") from @st, allocates what it needs, and on rank 0
+	 * hands every output it computes ("output.*", host F32, valid during the
+	 * call) to @emit. ctx->work, params, state and latent are unused (NULL).
+	 */
+	int (*run_case)(const struct ts_step_ctx *ctx, struct ts_st *st,
+			int (*emit)(void *arg, const struct ts_tensor *t), void *arg);
 };
 
 #endif /* TETRI_MODEL_H */
