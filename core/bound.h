@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * core/bound.h - an upper bound on the SLO attainment any policy can reach on
+ * a trace, reported beside every result (docs/scheduler.md, "The bound").
+ *
+ * The relaxation: devices are fluid (any fraction of the pool, preemptive,
+ * free migration), every request runs at its cheapest mix of degrees and
+ * batch sizes that still fits between its arrival and its deadline (and
+ * always finds batch partners), and a set of requests can all meet their
+ * deadlines only if, for every interval [t1, t2], the work of those whose
+ * window lies inside it fits in N x (t2 - t1) device-seconds. The number of
+ * requests that can pass every such test bounds the number any real
+ * schedule meets.
+ */
+#ifndef TS_CORE_BOUND_H
+#define TS_CORE_BOUND_H
+
+#include <tetri/policy.h>
+
+/** struct ts_bound_req - one request: its window and its step-time table. */
+struct ts_bound_req {
+	double arrival_s, deadline_s;
+	int steps;
+	const struct ts_cost *cost;
+};
+
+/*
+ * Least device-seconds that can run @steps steps within @window seconds on
+ * at most @n_devices devices (fractional mix of at most two (degree, batch)
+ * options, per request). INFINITY when even the fastest option is too slow.
+ */
+double ts_bound_min_work(const struct ts_cost *c, int steps, double window, int n_devices);
+
+/*
+ * Upper bound on the number of the @n requests that can meet their deadlines
+ * on @n_devices devices; the SAR bound is *met_ub / n. 0 or TS_E*.
+ * Intervals: every arrival x the deadlines after it (at most 256 of them per
+ * arrival when n > 4000, which only loosens the bound).
+ */
+int ts_bound_met(const struct ts_bound_req *r, int n, int n_devices, int *met_ub);
+
+#endif /* TS_CORE_BOUND_H */
