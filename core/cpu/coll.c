@@ -1,0 +1,273 @@
+// SPDX-License-Identifier: MIT
+/*
+ * core/cpu/coll.c - collectives with NCCL's semantics over shared memory.
+ *
+ * Every rank publishes its buffer pointers and count in the communicator,
+ * meets the others at a barrier, checks that all ranks asked for the same
+ * thing, then reads the peers' buffers directly; a final barrier keeps any
+ * rank from reusing (or republishing) a buffer a peer is still reading.
+ * A rank is the caller's virtual device (its worker thread, or a thread bound
+ * with bind_thread) found among the communicator's devices.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <tetri/error.h>
+
+#include "cpu.h"
+#include "log.h"
+
+enum coll_kind { COLL_ALL_TO_ALL = 1, COLL_ALL_GATHER, COLL_BROADCAST, COLL_ALL_REDUCE, COLL_BARRIER };
+
+struct coll_slot {
+	const void *send;
+	void *recv;
+	int64_t count;
+	int kind, root;
+};
+
+struct ts_comm {
+	int n;
+	struct ts_cpu_dev **devs;
+	struct coll_slot *slot;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int arrived;
+	uint64_t gen;
+};
+
+static void comm_barrier(struct ts_comm *c)
+{
+	pthread_mutex_lock(&c->lock);
+	uint64_t gen = c->gen;
+
+	if (++c->arrived == c->n) {
+		c->arrived = 0;
+		c->gen++;
+		pthread_cond_broadcast(&c->cond);
+	} else {
+		while (gen == c->gen)
+			pthread_cond_wait(&c->cond, &c->lock);
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+static int comm_rank(const struct ts_comm *c)
+{
+	struct ts_cpu_dev *me = ts_cpu_current();
+
+	for (int i = 0; i < c->n; i++)
+		if (c->devs[i] == me)
+			return i;
+	return -1;
+}
+
+static int cpu_rank(const struct ts_comm *c)
+{
+	return c ? comm_rank(c) : -1;
+}
+
+static int cpu_size(const struct ts_comm *c)
+{
+	return c ? c->n : 0;
+}
+
+static int coll_buffers_ok(const struct coll_slot *o, int n)
+{
+	if (o->kind == COLL_BARRIER || o->count == 0)
+		return 1;
+	if (!o->send || !o->recv)
+		return 0;
+	/* NCCL's all-to-all is not in place: a peer would read what we overwrite. */
+	return !(o->kind == COLL_ALL_TO_ALL && o->send == o->recv && n > 1);
+}
+
+/*
+ * Publish this rank's call, wait for all, and check that every rank made the
+ * same call. Every rank sees the same slots, so all reach the same verdict.
+ * On a mismatch all ranks leave through a second barrier with TS_ECOMM.
+ */
+static int coll_enter(struct ts_comm *c, const char *op, int *rank, struct coll_slot s)
+{
+	int r;
+
+	if (!c)
+		return ts_cpu_bad(op, "no communicator");
+	r = comm_rank(c);
+	if (r < 0) {
+		ts_err("cpu", "%s: calling thread is not a member of the group", op);
+		return TS_ECOMM;
+	}
+	c->slot[r] = s;
+	comm_barrier(c);
+	for (int i = 0; i < c->n; i++) {
+		const struct coll_slot *o = &c->slot[i];
+
+		if (o->kind == s.kind && o->count == s.count && o->root == s.root && o->count >= 0 &&
+		    o->root >= 0 && o->root < c->n && coll_buffers_ok(o, c->n))
+			continue;
+		if (r == 0)
+			ts_err("cpu", "%s: rank %d called kind %d count %lld root %d (rank 0: kind %d "
+			       "count %lld root %d), or with bad buffers", op, i, o->kind,
+			       (long long)o->count, o->root, s.kind, (long long)s.count, s.root);
+		comm_barrier(c);
+		return TS_ECOMM;
+	}
+	*rank = r;
+	return 0;
+}
+
+static int cpu_all_to_all(struct ts_comm *c, const void *send, void *recv, int64_t count)
+{
+	size_t bytes = (size_t)count * sizeof(float);
+	int r, ret;
+
+	ret = coll_enter(c, "all_to_all", &r, (struct coll_slot){ .send = send, .recv = recv,
+		.count = count, .kind = COLL_ALL_TO_ALL });
+	if (ret)
+		return ret;
+	for (int j = 0; j < c->n && bytes; j++)
+		memcpy((char *)recv + j * bytes, (const char *)c->slot[j].send + r * bytes, bytes);
+	comm_barrier(c);
+	return 0;
+}
+
+static int cpu_all_gather(struct ts_comm *c, const void *send, void *recv, int64_t count)
+{
+	size_t bytes = (size_t)count * sizeof(float);
+	int r, ret;
+
+	ret = coll_enter(c, "all_gather", &r, (struct coll_slot){ .send = send, .recv = recv,
+		.count = count, .kind = COLL_ALL_GATHER });
+	if (ret)
+		return ret;
+	for (int j = 0; j < c->n && bytes; j++) {
+		char *dst = (char *)recv + j * bytes;
+
+		/* In place (send is this rank's own chunk of recv) is allowed. */
+		if (dst != c->slot[j].send)
+			memcpy(dst, c->slot[j].send, bytes);
+	}
+	comm_barrier(c);
+	return 0;
+}
+
+static int cpu_broadcast(struct ts_comm *c, void *buf, int64_t count, int root)
+{
+	int r, ret;
+
+	ret = coll_enter(c, "broadcast", &r, (struct coll_slot){ .send = buf, .recv = buf,
+		.count = count, .kind = COLL_BROADCAST, .root = root });
+	if (ret)
+		return ret;
+	if (r != root && count)
+		memcpy(buf, c->slot[root].send, (size_t)count * sizeof(float));
+	comm_barrier(c);
+	return 0;
+}
+
+/*
+ * Each rank sums one slice over all ranks in rank order (so every rank gets
+ * bit-identical results), then writes its slice back into every buffer.
+ */
+static int cpu_all_reduce_sum(struct ts_comm *c, void *buf, int64_t count)
+{
+	int64_t lo, hi;
+	float *acc;
+	int r, ret;
+
+	ret = coll_enter(c, "all_reduce_sum", &r, (struct coll_slot){ .send = buf, .recv = buf,
+		.count = count, .kind = COLL_ALL_REDUCE });
+	if (ret)
+		return ret;
+	lo = count * r / c->n;
+	hi = count * (r + 1) / c->n;
+	acc = ts_cpu_scratch(c->devs[r], (size_t)(hi - lo + 1) * sizeof(float));
+	if (!acc)
+		ret = TS_ENOMEM;
+	for (int64_t i = lo; acc && i < hi; i++) {
+		float s = 0;
+
+		for (int j = 0; j < c->n; j++)
+			s += ((const float *)c->slot[j].send)[i];
+		acc[i - lo] = s;
+	}
+	comm_barrier(c);
+	for (int j = 0; acc && j < c->n && hi > lo; j++)
+		memcpy((float *)c->slot[j].recv + lo, acc, (size_t)(hi - lo) * sizeof(float));
+	comm_barrier(c);
+	return ret;
+}
+
+static int cpu_barrier(struct ts_comm *c)
+{
+	int r, ret;
+
+	ret = coll_enter(c, "barrier", &r, (struct coll_slot){ .kind = COLL_BARRIER });
+	if (ret)
+		return ret;
+	comm_barrier(c);
+	return 0;
+}
+
+int ts_cpu_comm_create(struct ts_backend *be, struct ts_dev *const *devs, int n,
+		       struct ts_comm **out, size_t *bytes_out)
+{
+	struct ts_comm *c;
+
+	if (n < 1 || !devs)
+		return ts_cpu_bad("comm_create", "empty device list");
+	for (int i = 0; i < n; i++) {
+		if (!ts_cpu_is_dev(devs[i]))
+			return ts_cpu_bad("comm_create", "not a CPU device");
+		for (int j = 0; j < i; j++)
+			if (devs[j] == devs[i])
+				return ts_cpu_bad("comm_create", "a device appears twice");
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		goto nomem;
+	c->n = n;
+	c->devs = calloc((size_t)n, sizeof(*c->devs));
+	c->slot = calloc((size_t)n, sizeof(*c->slot));
+	if (!c->devs || !c->slot)
+		goto free_comm;
+	for (int i = 0; i < n; i++)
+		c->devs[i] = ts_cpu_dev(devs[i]);
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->cond, NULL);
+	if (bytes_out)
+		*bytes_out = sizeof(*c) + (size_t)n * (sizeof(*c->devs) + sizeof(*c->slot));
+	*out = c;
+	return 0;
+
+free_comm:
+	free(c->slot);
+	free(c->devs);
+	free(c);
+nomem:
+	ts_err("cpu", "comm_create: out of memory for %d ranks", n);
+	return TS_ENOMEM;
+}
+
+void ts_cpu_comm_destroy(struct ts_comm *c)
+{
+	if (!c)
+		return;
+	pthread_cond_destroy(&c->cond);
+	pthread_mutex_destroy(&c->lock);
+	free(c->slot);
+	free(c->devs);
+	free(c);
+}
+
+const struct ts_coll_ops ts_cpu_coll_ops = {
+	.hdr = TS_ABI_HDR(TS_MAGIC_COLL, struct ts_coll_ops),
+	.all_to_all = cpu_all_to_all,
+	.all_gather = cpu_all_gather,
+	.broadcast = cpu_broadcast,
+	.all_reduce_sum = cpu_all_reduce_sum,
+	.barrier = cpu_barrier,
+	.rank = cpu_rank,
+	.size = cpu_size,
+};
