@@ -18,7 +18,7 @@ static char tu_dir[256];
 static char tu_log[1 << 16];
 static size_t tu_log_len;
 
-static void tu_cleanup(void)
+static inline void tu_cleanup(void)
 {
 	char cmd[300];
 
@@ -30,7 +30,7 @@ static void tu_cleanup(void)
 }
 
 /* A fresh folder under $TMPDIR, removed at exit. */
-static const char *tu_tmpdir(void)
+static inline const char *tu_tmpdir(void)
 {
 	const char *base = getenv("TMPDIR");
 
@@ -44,7 +44,7 @@ static const char *tu_tmpdir(void)
 }
 
 /* Write @text to tu_dir/@name; returns the full path (static buffer, one at a time). */
-static const char *tu_write(const char *name, const char *text)
+static inline const char *tu_write(const char *name, const char *text)
 {
 	static char path[512];
 	FILE *f;
@@ -58,7 +58,7 @@ static const char *tu_write(const char *name, const char *text)
 	return path;
 }
 
-static void tu_sink(enum ts_log_level lvl, const char *line, void *arg)
+static inline void tu_sink(enum ts_log_level lvl, const char *line, void *arg)
 {
 	size_t n = strlen(line);
 
@@ -73,20 +73,20 @@ static void tu_sink(enum ts_log_level lvl, const char *line, void *arg)
 }
 
 /* Start capturing the log (clears what was captured). */
-static void tu_capture(void)
+static inline void tu_capture(void)
 {
 	tu_log_len = 0;
 	tu_log[0] = '\0';
 	ts_log_set_sink(tu_sink, NULL);
 }
 
-static void tu_release(void)
+static inline void tu_release(void)
 {
 	ts_log_set_sink(NULL, NULL);
 }
 
 /* Captured lines at level error. */
-static int tu_log_errors(void)
+static inline int tu_log_errors(void)
 {
 	int n = 0;
 
@@ -95,7 +95,7 @@ static int tu_log_errors(void)
 	return n;
 }
 
-static int tu_logged(const char *needle)
+static inline int tu_logged(const char *needle)
 {
 	return strstr(tu_log, needle) != NULL;
 }
