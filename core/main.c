@@ -12,8 +12,11 @@
 
 #define TS_VERSION "0.1.0"
 
+extern const struct ts_cmd ts_cmd_modules;
+
 /* Commands, in the order --help lists them. */
 static const struct ts_cmd *const cmds[] = {
+	&ts_cmd_modules,
 	NULL,
 };
 
