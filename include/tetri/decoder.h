@@ -13,6 +13,8 @@
 #include "ops.h"
 #include "tensor.h"
 
+struct ts_st;
+
 /**
  * struct ts_decoder_ops - a latent decoder.
  * @decode: latent (host F32) -> pixels (host F32 in [-1, 1], [B, C, (T,) H, W]),
@@ -34,6 +36,21 @@ struct ts_decoder_ops {
 	int (*decode)(void *dec, struct ts_dev *dev, void *weights, const struct ts_tensor *latent,
 		      uint64_t mem_budget, struct ts_tensor *out);
 	double (*cost)(void *dec, const struct ts_tensor *latent, const struct ts_device_info *dev);
+
+	/*
+	 * Optional, read only when TS_ABI_HAS(ops, struct ts_decoder_ops, field):
+	 * @encode: pixels (host F32 in [-1, 1]) -> latent distribution moments
+	 *          (host F32, mean channels then log-variance channels), like
+	 *          @decode in memory, allocation and budget.
+	 * @run_case: evaluate a reference case (`tetriserve run-case`): the
+	 *          weights were loaded from the case file; the module reads its
+	 *          inputs ("input.*") from @st and hands every output it computes
+	 *          ("output.*", host F32, valid during the call) to @emit.
+	 */
+	int (*encode)(void *dec, struct ts_dev *dev, void *weights, const struct ts_tensor *pixels,
+		      uint64_t mem_budget, struct ts_tensor *out);
+	int (*run_case)(void *dec, struct ts_dev *dev, void *weights, struct ts_st *st,
+			int (*emit)(void *arg, const struct ts_tensor *t), void *arg);
 };
 
 #endif /* TETRI_DECODER_H */

@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/vae/vaetest.h - what the vae3d tests share: the module loaded with
+ * the host's loader from the build folder, a CPU virtual device, a decoder
+ * configured from a synthetic [model] section, and running a function on the
+ * device's worker thread. Header-only.
+ */
+#ifndef TS_TESTS_VAETEST_H
+#define TS_TESTS_VAETEST_H
+
+#include <libgen.h>
+#include <stdarg.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <tetri/tetri.h>
+
+#include "backend.h"
+#include "../../core/config.h"
+#include "registry.h"
+#include "tap.h"
+
+struct vaetest {
+	const struct ts_host *host;
+	const struct ts_backend_ops *be_ops;
+	struct ts_backend *be;
+	struct ts_dev *dev;
+	struct ts_module *mod;
+	const struct ts_decoder_ops *ops;
+};
+
+/* Load $builddir/modules/vae3d.so (next to the test's folder) and open one CPU device. */
+static inline int vaetest_open(struct vaetest *vt, const char *argv0, int threads)
+{
+	char self[1024], path[1200];
+	int err;
+
+	memset(vt, 0, sizeof(*vt));
+	vt->host = ts_host_api();
+	snprintf(self, sizeof(self), "%s", argv0);
+	snprintf(path, sizeof(path), "%s/../modules/vae3d.so", dirname(self));
+	err = ts_module_load_file(path, &vt->mod);
+	if (err)
+		return err;
+	vt->ops = ts_find_decoder("vae3d");
+	if (!vt->ops)
+		return TS_ENOENT;
+	err = ts_backend_open("cpu", vt->host, 1, threads, &vt->be_ops, &vt->be);
+	if (err)
+		return err;
+	vt->dev = vt->be_ops->device(vt->be, 0);
+	return 0;
+}
+
+static inline void vaetest_close(struct vaetest *vt)
+{
+	if (vt->be)
+		vt->be_ops->destroy(vt->be);
+	ts_module_unload_all();
+}
+
+/*
+ * Configure a decoder from "key=value" pairs (NULL-terminated), validated
+ * against the module's schema like an ini section.
+ */
+static inline int vaetest_configure(struct vaetest *vt, struct ts_config **cfg, void **dec, ...)
+{
+	struct ts_section *sec;
+	const char *kv;
+	va_list ap;
+	int err = 0;
+
+	*cfg = ts_config_new();
+	sec = ts_config_section_get(*cfg, "model vae");
+	va_start(ap, dec);
+	while (!err && (kv = va_arg(ap, const char *))) {
+		char key[64];
+		const char *eq = strchr(kv, '=');
+
+		snprintf(key, sizeof(key), "%.*s", (int)(eq - kv), kv);
+		err = ts_section_set(sec, key, eq + 1, "test");
+	}
+	va_end(ap);
+	if (!err)
+		err = ts_section_validate(sec, vt->ops->keys, NULL);
+	if (!err)
+		err = vt->ops->configure(vt->host, sec, dec);
+	return err;
+}
+
+struct vaetest_call {
+	int (*fn)(struct ts_dev *dev, void *arg);
+	void *arg;
+};
+
+static inline int vaetest_spmd_(struct ts_dev *dev, int rank, void *arg)
+{
+	struct vaetest_call *c = arg;
+
+	return c->fn(dev, c->arg);
+}
+
+/* Run @fn(dev, arg) on the device's worker thread. */
+static inline int vaetest_on_dev(struct vaetest *vt, int (*fn)(struct ts_dev *, void *), void *arg)
+{
+	struct vaetest_call c = { fn, arg };
+
+	return ts_backend_run_spmd(&vt->dev, 1, vaetest_spmd_, &c);
+}
+
+/* max|a - b| / max|b|: the golden files' rel_err_inf. */
+static inline double vaetest_rel_inf(const float *a, const float *b, int64_t n)
+{
+	double num = 0, den = 0;
+
+	for (int64_t i = 0; i < n; i++) {
+		double d = fabs((double)a[i] - (double)b[i]);
+
+		if (d > num || isnan(d))
+			num = isnan(d) ? INFINITY : d;
+		if (fabs((double)b[i]) > den)
+			den = fabs((double)b[i]);
+	}
+	return den > 0 ? num / den : num;
+}
+
+#endif /* TS_TESTS_VAETEST_H */
