@@ -13,10 +13,12 @@
 #define TS_VERSION "0.1.0"
 
 extern const struct ts_cmd ts_cmd_modules;
+extern const struct ts_cmd ts_cmd_run_case;
 
 /* Commands, in the order --help lists them. */
 static const struct ts_cmd *const cmds[] = {
 	&ts_cmd_modules,
+	&ts_cmd_run_case,
 	NULL,
 };
 

@@ -236,6 +236,8 @@ int dit_run_case(const struct ts_step_ctx *ctx, struct ts_st *st,
 	c.gfull = host->dev_alloc(ctx->dev, (size_t)(bm * m->tokens * m->hidden));
 	if (!c.gfull)
 		goto free_gall;
+	r.host = host;
+	r.m = m;
 	r.tap = case_tap;
 	r.tap_arg = &c;
 	err = case_run(&r, st, scratch);

@@ -102,9 +102,11 @@ int dit_run_init(struct dit_run *r, const struct ts_step_ctx *ctx, int64_t batch
 	r->esz = ts_dtype_size(ctx->ops->dtype);
 	r->batch = batch;
 	if (r->degree < 1 || m->heads % r->degree || r->degree > m->tokens) {
-		r->host->log(TS_LOG_ERROR, DIT_WHO,
-			     "degree %d not allowed: it must divide num_heads %d and not exceed "
-			     "the %lld tokens", r->degree, m->heads, (long long)m->tokens);
+		if (r->rank == 0) /* every rank finds it; one message is enough */
+			r->host->log(TS_LOG_ERROR, DIT_WHO,
+				     "degree %d not allowed: it must divide num_heads %d and not "
+				     "exceed the %lld tokens", r->degree, m->heads,
+				     (long long)m->tokens);
 		return TS_EINVAL;
 	}
 	r->nl = ceil_div(m->tokens, r->degree);
