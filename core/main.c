@@ -14,11 +14,15 @@
 
 extern const struct ts_cmd ts_cmd_modules;
 extern const struct ts_cmd ts_cmd_run_case;
+extern const struct ts_cmd ts_cmd_sim;
+extern const struct ts_cmd ts_cmd_trace;
 
 /* Commands, in the order --help lists them. */
 static const struct ts_cmd *const cmds[] = {
 	&ts_cmd_modules,
 	&ts_cmd_run_case,
+	&ts_cmd_sim,
+	&ts_cmd_trace,
 	NULL,
 };
 
