@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/dit/test_dit_golden.c - every golden DiT case (tests/data/golden/dit,
+ * copied from ../shared/golden/dit) through `tetriserve run-case` at every
+ * degree up to 4 the case's head count allows: each output the file has,
+ * final and intermediate, within relative L2 and max error 1e-4 of upstream.
+ */
+#include "ditest.h"
+
+#define DT_TOL 1e-4
+
+static const char *const cases[] = { "a", "b" };
+
+/* Heads of a case, from its metadata config (the degree must divide them). */
+static int case_heads(struct ts_st *st)
+{
+	const char *cfg = ts_st_meta(st, "config");
+	const char *p = cfg ? strstr(cfg, "\"num_heads\":") : NULL;
+
+	return p ? atoi(p + strlen("\"num_heads\":")) : 0;
+}
+
+static int run_case(const char *in, const char *out, int degree)
+{
+	char cmd[8 * PATH_MAX];
+
+	snprintf(cmd, sizeof(cmd), "'%s/tetriserve' run-case '%s' --out '%s' --degree %d --threads 1",
+		 dt_builddir, in, out, degree);
+	return system(cmd);
+}
+
+/* Compare every output.* of @gold with @got; returns the number of bad tensors. */
+static int compare(const char *name, struct ts_st *gold, struct ts_st *got, int degree)
+{
+	int bad = 0;
+
+	for (int i = 0; i < ts_st_count(gold); i++) {
+		const char *key = ts_st_key(gold, i);
+		struct ts_tensor g, o;
+		double l2 = INFINITY, inf = INFINITY;
+		int64_t n;
+
+		if (strncmp(key, "output.", 7))
+			continue;
+		ts_st_get(gold, key, &g);
+		n = ts_tensor_numel(&g);
+		if (!ts_st_get(got, key, &o) && ts_tensor_numel(&o) == n && o.dtype == TS_F32) {
+			l2 = dt_rel_l2(o.data, g.data, n);
+			inf = dt_rel_inf(o.data, g.data, n);
+		}
+		bad += !ok(l2 < DT_TOL && inf < DT_TOL, "case %s degree %d %s: rel L2 %.2e, max %.2e",
+			   name, degree, key, l2, inf);
+	}
+	return bad;
+}
+
+static void check_case(const char *name)
+{
+	char in[PATH_MAX], out[2 * PATH_MAX];
+	struct ts_st *gold;
+	int heads;
+
+	snprintf(in, sizeof(in), "%s/%s.safetensors", DT_GOLDEN, name);
+	if (!ok(ts_st_open(in, &gold) == 0, "open golden case %s", in))
+		return;
+	heads = case_heads(gold);
+	ok(heads > 0, "case %s names its heads (%d)", name, heads);
+	for (int k = 1; k <= 4; k++) {
+		struct ts_st *got;
+
+		if (heads % k)
+			continue;
+		snprintf(out, sizeof(out), "%s/%s_%d.safetensors", dt_tmp, name, k);
+		if (!ok(run_case(in, out, k) == 0, "run-case %s --degree %d", name, k))
+			continue;
+		if (!ok(ts_st_open(out, &got) == 0, "open result %s", out))
+			continue;
+		compare(name, gold, got, k);
+		ts_st_close(got);
+	}
+	ts_st_close(gold);
+}
+
+/* A degree that does not divide the heads is refused, with the reason. */
+static void check_refused(void)
+{
+	char in[PATH_MAX], out[2 * PATH_MAX], cmd[8 * PATH_MAX];
+
+	snprintf(in, sizeof(in), "%s/b.safetensors", DT_GOLDEN);
+	snprintf(out, sizeof(out), "%s/refused.safetensors", dt_tmp);
+	snprintf(cmd, sizeof(cmd), "'%s/tetriserve' run-case '%s' --out '%s' --degree 4 2>'%s/err'",
+		 dt_builddir, in, out, dt_tmp);
+	ok(system(cmd) != 0 && access(out, F_OK) != 0, "degree 4 with 6 heads is refused");
+	snprintf(cmd, sizeof(cmd), "grep -q 'must divide num_heads 6' '%s/err'", dt_tmp);
+	ok(system(cmd) == 0, "the refusal says the degree must divide the heads");
+}
+
+int main(int argc, char **argv)
+{
+	dt_init(argv[0]);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		check_case(cases[i]);
+	check_refused();
+	return tap_done();
+}
