@@ -201,6 +201,16 @@ static int item_opt(const struct ts_tround_req *rq, int o)
 	return -1;
 }
 
+/* Steps of an assignment at @di: a full round when needed, else at most a slice. */
+static int round_q(const struct ts_tround *t, const struct ts_tround_req *rq, int di, double tau)
+{
+	int q = steps_in_round(tau, ts_sched_step(rq->cost, di), rq->steps_left);
+
+	if (!rq->needed && t->cfg.slice_steps > 0 && q > t->cfg.slice_steps)
+		q = t->cfg.slice_steps;
+	return q;
+}
+
 static void run_at(struct ts_tround_req *rq, int di, int q)
 {
 	rq->di = di;
@@ -229,7 +239,7 @@ static int start_waiting(struct ts_tround *t, int n, int idle, double tau, int n
 				di = d;
 		if (di < 0)
 			continue;
-		run_at(rq, di, steps_in_round(tau, ts_sched_step(rq->cost, di), rq->steps_left));
+		run_at(rq, di, round_q(t, rq, di, tau));
 		idle -= rq->cost->degree[di];
 	}
 	return idle;
@@ -268,8 +278,7 @@ static int grow(struct ts_tround *t, int n, int idle, double tau, int n_dev, int
 		if (!best)
 			break;
 		idle -= best->cost->degree[best_di] - deg(best);
-		run_at(best, best_di,
-		       steps_in_round(tau, ts_sched_step(best->cost, best_di), best->steps_left));
+		run_at(best, best_di, round_q(t, best, best_di, tau));
 	}
 	return idle;
 }
@@ -287,8 +296,7 @@ static int serve_late(struct ts_tround *t, int n, int idle, double tau, int n_de
 			if (ts_sched_step(rq->cost, d) <= 0.0)
 				continue;
 			if (rq->cost->degree[d] <= idle) {
-				run_at(rq, d, steps_in_round(tau, ts_sched_step(rq->cost, d),
-							     rq->steps_left));
+				run_at(rq, d, round_q(t, rq, d, tau));
 				idle -= rq->cost->degree[d];
 			}
 			break;
@@ -302,6 +310,7 @@ static int solve(struct ts_tround *t, int n, int cap, double tau)
 	int k = build_items(t, n), used;
 
 	t->n_items = k;
+	t->n_unfit = 0;
 	used = ts_sched_knap_solve(&t->knap, t->items, k, cap, t->choice);
 	if (used < 0)
 		return used;
@@ -309,8 +318,11 @@ static int solve(struct ts_tround *t, int n, int cap, double tau)
 		struct ts_tround_req *rq = &t->r[t->item_req[j]];
 		int m, q;
 
-		if (t->choice[j] < 0)
+		if (t->choice[j] < 0) {
+			t->n_unfit += t->items[j].n_opt > 0;
 			continue;
+		}
+		rq->needed = 1;
 		m = item_opt(rq, t->choice[j]);
 		q = rq->opt_q[m];
 		if (t->cfg.fill_round)
@@ -353,6 +365,8 @@ int ts_tround_plan(struct ts_tround *t, const struct ts_round_view *view, struct
 	idle = solve(t, n, view->n_free, tau);
 	if (idle < 0)
 		return idle;
+	if (t->cfg.drain && t->n_unfit)
+		goto out_emit;
 	if (t->cfg.scaleup) {
 		idle = start_waiting(t, n, idle, tau, nd);
 		idle = grow(t, n, idle, tau, nd, TR_RUN);
@@ -360,6 +374,7 @@ int ts_tround_plan(struct ts_tround *t, const struct ts_round_view *view, struct
 	idle = serve_late(t, n, idle, tau, nd);
 	if (t->cfg.scaleup && t->cfg.late_grow)
 		grow(t, n, idle, tau, nd, TR_LATE);
+out_emit:
 	emit(t, n, plan);
 	plan->next_round_s = view->now_s + tau;
 	return 0;

@@ -21,12 +21,22 @@
  * @late_grow: late requests may grow past one device when devices are still idle.
  * @fill_round: a chosen request runs as many steps as fit in the round, not only
  *              its segment's (set with @scaleup: the rest of the round would idle).
+ *
+ * Extensions (ours; 0 = the paper):
+ * @slice_steps: optional work (scale-up starts, late requests) runs at most
+ *              this many steps per assignment, so its devices come back soon
+ *              for whoever arrives next (with an event-driven engine).
+ * @drain:      when the DP could not fit a request that would survive with
+ *              its option, start no optional work: the devices that free up
+ *              gather into the gang it needs.
  */
 struct ts_tround_cfg {
 	int preserve;
 	int scaleup;
 	int late_grow;
 	int fill_round;
+	int slice_steps;
+	int drain;
 };
 
 enum ts_tround_state { TR_SKIP = 0, TR_WAIT, TR_RUN, TR_LATE };
@@ -44,6 +54,7 @@ struct ts_tround_req {
 	int opt_di[2], opt_q[2], opt_sv[2];
 	int sv_none;
 	int di, q;           /* the assignment when state is TR_RUN or a started TR_LATE */
+	int needed;          /* chosen by the DP: it must run to survive */
 };
 
 struct ts_tround {
@@ -59,6 +70,7 @@ struct ts_tround {
 	double tau;
 	int n_items;
 	int dp_used;
+	int n_unfit;         /* at-risk requests the DP left out */
 };
 
 int ts_tround_init(struct ts_tround *t, const struct ts_tround_cfg *cfg);
