@@ -52,20 +52,22 @@ static float vec_max(const float *x, int64_t n)
 TS_VEC_CLONES
 static float vec_exp_sum(float *p, int64_t n, float m)
 {
-	float part[LANES] = { 0 }, s = 0;
+	ts_v8sf acc = { 0 }, mv = ts_v8_set1(m);
+	float s = 0;
 	int64_t i = 0;
 
-	for (; i + LANES <= n; i += LANES)
-		for (int l = 0; l < LANES; l++) {
-			p[i + l] = ts_vexpf(p[i + l] - m);
-			part[l] += p[i + l];
-		}
+	for (; i + 8 <= n; i += 8) {
+		ts_v8sf e = ts_v8_exp(ts_v8_load(p + i) - mv);
+
+		ts_v8_store(p + i, e);
+		acc += e;
+	}
 	for (; i < n; i++) {
 		p[i] = ts_vexpf(p[i] - m);
 		s += p[i];
 	}
-	for (int l = 0; l < LANES; l++)
-		s += part[l];
+	for (int l = 0; l < 8; l++)
+		s += acc[l];
 	return s;
 }
 

@@ -28,17 +28,25 @@ struct ew_job {
 TS_VEC_CLONES
 void ts_cpu_act_apply(float *x, int64_t n, enum ts_act act)
 {
+	int64_t i = 0;
+
 	switch (act) {
 	case TS_ACT_GELU_TANH:
-		for (int64_t i = 0; i < n; i++)
+		for (; i + 8 <= n; i += 8)
+			ts_v8_store(x + i, ts_v8_gelu(ts_v8_load(x + i)));
+		for (; i < n; i++)
 			x[i] = ts_vgeluf(x[i]);
 		break;
 	case TS_ACT_SILU:
-		for (int64_t i = 0; i < n; i++)
+		for (; i + 8 <= n; i += 8)
+			ts_v8_store(x + i, ts_v8_silu(ts_v8_load(x + i)));
+		for (; i < n; i++)
 			x[i] = ts_vsiluf(x[i]);
 		break;
 	case TS_ACT_TANH:
-		for (int64_t i = 0; i < n; i++)
+		for (; i + 8 <= n; i += 8)
+			ts_v8_store(x + i, ts_v8_tanh(ts_v8_load(x + i)));
+		for (; i < n; i++)
 			x[i] = ts_vtanhf(x[i]);
 		break;
 	case TS_ACT_NONE:

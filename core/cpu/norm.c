@@ -65,14 +65,18 @@ static void row_softmax(float *y, const float *x, int64_t n)
 	float mx = x[0], inv;
 	double sum = 0;
 
-	for (int64_t i = 1; i < n; i++)
+	int64_t i;
+
+	for (i = 1; i < n; i++)
 		mx = x[i] > mx ? x[i] : mx;
-	for (int64_t i = 0; i < n; i++)
+	for (i = 0; i + 8 <= n; i += 8)
+		ts_v8_store(y + i, ts_v8_exp(ts_v8_load(x + i) - ts_v8_set1(mx)));
+	for (; i < n; i++)
 		y[i] = ts_vexpf(x[i] - mx);
-	for (int64_t i = 0; i < n; i++)
+	for (i = 0; i < n; i++)
 		sum += y[i];
 	inv = (float)(1.0 / sum);
-	for (int64_t i = 0; i < n; i++)
+	for (i = 0; i < n; i++)
 		y[i] *= inv;
 }
 

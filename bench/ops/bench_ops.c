@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: MIT
+/*
+ * bench/ops/bench_ops.c - the CPU op table against raw OpenBLAS, same run,
+ * same thread count: GEMM on DiT-XL/2 linear shapes, attention at DiT-XL/2
+ * 512 px (1024 tokens, 16 heads, head dim 72). Both sides alternate in
+ * rounds; medians are reported. Last line:
+ *   gemm_vs_openblas=<worst shape ratio> attention_vs_gemm=<ratio>
+ *
+ *   bench_ops [--threads T] [--rounds R]
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cblas.h>
+
+#include "cpu/cpu.h"
+
+#define MAX_ROUNDS 32
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static float *rand_buf(size_t n)
+{
+	float *p = aligned_alloc(64, (n * sizeof(float) + 63) & ~(size_t)63);
+
+	for (size_t i = 0; p && i < n; i++)
+		p[i] = (float)rand() / RAND_MAX - 0.5f;
+	return p;
+}
+
+/* OpenBLAS's idle threads spin for a while after a call; let them sleep first. */
+static void settle(void)
+{
+	usleep(100000);
+}
+
+struct shape {
+	int m, n, k;
+};
+
+/* A Linear layer y = x W^T + b, as the DiT module calls it. */
+static double bench_gemm(struct ts_dev *dev, const struct shape *s, int threads, int rounds,
+			 double *raw_gflops)
+{
+	float *x = rand_buf((size_t)s->m * s->k), *w = rand_buf((size_t)s->n * s->k);
+	float *bias = rand_buf((size_t)s->n), *c = rand_buf((size_t)s->m * s->n);
+	struct ts_gemm g = { .trans_b = 1, .m = s->m, .n = s->n, .k = s->k, .a = x, .lda = s->k,
+			     .b = w, .ldb = s->k, .c = c, .ldc = s->n, .bias = bias, .alpha = 1 };
+	double flop = 2.0 * s->m * s->n * s->k, t_raw[MAX_ROUNDS], t_ops[MAX_ROUNDS], t0;
+
+	for (int r = 0; r < rounds; r++) {
+		openblas_set_num_threads(threads);
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->m, s->n, s->k, 1.0f, x,
+			    s->k, w, s->k, 0.0f, c, s->n); /* warm */
+		t0 = now();
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->m, s->n, s->k, 1.0f, x,
+			    s->k, w, s->k, 0.0f, c, s->n);
+		t_raw[r] = now() - t0;
+		openblas_set_num_threads(1);
+		settle();
+		ts_cpu_ops.gemm(dev, &g); /* warm */
+		t0 = now();
+		ts_cpu_ops.gemm(dev, &g);
+		t_ops[r] = now() - t0;
+	}
+	*raw_gflops = flop / median(t_raw, rounds) * 1e-9;
+	free(c);
+	free(bias);
+	free(w);
+	free(x);
+	return flop / median(t_ops, rounds) * 1e-9;
+}
+
+/* Self-attention on a fused qkv buffer [tokens, 3, heads, head_dim]. */
+static double bench_attention(struct ts_dev *dev, int tokens, int heads, int hd, int rounds)
+{
+	int64_t row = (int64_t)heads * hd;
+	float *qkv = rand_buf((size_t)tokens * 3 * row), *o = rand_buf((size_t)tokens * row);
+	struct ts_attention a = {
+		.batch = 1, .heads = heads, .q_len = tokens, .kv_len = tokens, .head_dim = hd,
+		.q = qkv, .k = qkv + row, .v = qkv + 2 * row, .o = o, .q_tok = 3 * row,
+		.k_tok = 3 * row, .v_tok = 3 * row, .o_tok = row, .scale = 1.0f / sqrtf((float)hd),
+	};
+	double flop = 4.0 * tokens * (double)tokens * hd * heads, t[MAX_ROUNDS], t0;
+
+	ts_cpu_ops.attention(dev, &a); /* warm */
+	for (int r = 0; r < rounds; r++) {
+		t0 = now();
+		ts_cpu_ops.attention(dev, &a);
+		t[r] = now() - t0;
+	}
+	free(o);
+	free(qkv);
+	return flop / median(t, rounds) * 1e-9;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct shape shapes[] = { { 512, 3456, 1152 }, { 512, 4608, 1152 },
+					       { 512, 1152, 4608 } };
+	struct ts_backend *tb;
+	struct ts_cpu_backend *be;
+	int threads = 0, rounds = 7;
+	double worst = INFINITY, gemm_sum = 0, att;
+	const char *core = getenv("OPENBLAS_CORETYPE");
+
+	for (int i = 1; i + 1 < argc; i += 2) {
+		if (!strcmp(argv[i], "--threads"))
+			threads = atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--rounds"))
+			rounds = atoi(argv[i + 1]);
+	}
+	if (rounds < 1 || rounds > MAX_ROUNDS)
+		rounds = 7;
+	if (ts_cpu_backend_create(1, threads, &tb))
+		return 1;
+	be = (struct ts_cpu_backend *)(void *)tb;
+	threads = be->devs[0]->threads;
+	printf("# one virtual device, %d threads; raw OpenBLAS with %d threads; "
+	       "OPENBLAS_CORETYPE=%s for both; %d rounds, medians\n", threads, threads,
+	       core ? core : "(unset)", rounds);
+	printf("%-24s %10s %10s %7s\n", "gemm M x N x K", "ops GF/s", "blas GF/s", "ratio");
+	for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+		double raw, ops = bench_gemm((struct ts_dev *)be->devs[0], &shapes[i], threads,
+					     rounds, &raw);
+		char name[32];
+
+		snprintf(name, sizeof(name), "%d x %d x %d", shapes[i].m, shapes[i].n, shapes[i].k);
+		printf("%-24s %10.1f %10.1f %7.3f\n", name, ops, raw, ops / raw);
+		worst = ops / raw < worst ? ops / raw : worst;
+		gemm_sum += ops;
+	}
+	settle();
+	att = bench_attention((struct ts_dev *)be->devs[0], 1024, 16, 72, rounds);
+	printf("%-24s %10.1f   (vs mean op-table GEMM rate %.1f)\n", "attention 1024 x 16 x 72",
+	       att, gemm_sum / 3);
+	ts_cpu_backend_ops.destroy(tb);
+	printf("gemm_vs_openblas=%.3f attention_vs_gemm=%.3f\n", worst, att / (gemm_sum / 3));
+	return 0;
+}
