@@ -18,12 +18,13 @@ const struct ts_key vae_keys[] = {
 	  .help = "which decoder; auto = from the keys of the weights file" },
 	{ .name = "latent_scale", .type = TS_KEY_FLOAT, .def = "0.18215", .min = 1e-6, .max = 1e6,
 	  .help = "SD latents are divided by this before decoding (1 = as given)" },
-	{ .name = "groups", .type = TS_KEY_INT, .def = "32", .min = 1, .max = 4096,
+	/* Named as in the upstream configs, so `tetriserve run-case` sets them from a case. */
+	{ .name = "groupnorm_groups", .type = TS_KEY_INT, .def = "32", .min = 1, .max = 4096,
 	  .help = "GroupNorm groups (both VAEs)" },
-	{ .name = "sd_eps", .type = TS_KEY_FLOAT, .def = "1e-6", .min = 1e-12, .max = 1,
-	  .help = "GroupNorm eps of the SD VAE" },
-	{ .name = "temporal_eps", .type = TS_KEY_FLOAT, .def = "1e-5", .min = 1e-12, .max = 1,
-	  .help = "GroupNorm eps of the temporal VAE" },
+	{ .name = "num_groups", .type = TS_KEY_INT, .def = "0", .min = 0, .max = 4096,
+	  .help = "GroupNorm groups of the temporal VAE (0 = groupnorm_groups)" },
+	{ .name = "groupnorm_eps", .type = TS_KEY_FLOAT, .def = "0", .min = 0, .max = 1,
+	  .help = "GroupNorm eps (0 = each VAE's own: 1e-6 SD, 1e-5 temporal)" },
 	{ .name = "frames", .type = TS_KEY_INT, .def = "0", .min = 0, .max = 1000000,
 	  .help = "video frames wanted from a temporal decode (0 = every decoded frame)" },
 	{ .name = "micro_frames", .type = TS_KEY_INT, .def = "17", .min = 1, .max = 4096,
@@ -118,6 +119,7 @@ static void set_defaults(struct vae_dec *d)
 {
 	d->latent_scale = 0.18215f;
 	d->groups = 32;
+	d->tv_groups = 32;
 	d->sd_eps = 1e-6f;
 	d->tv_eps = 1e-5f;
 	d->micro_frames = 17;
@@ -187,9 +189,10 @@ void vae_release(void *dec)
 	d->host->free(d);
 }
 
-static int check_kind(const struct ts_host *host, const struct ts_section *sec, struct vae_dec *d)
+static int check_kind(const struct ts_host *host, const struct ts_section *sec, struct vae_dec *d,
+		      const char *forced)
 {
-	const char *kind = host->cfg_str(sec, "kind");
+	const char *kind = forced ? forced : host->cfg_str(sec, "kind");
 	static const char *const names[3] = { "sd", "temporal", "opensora" };
 
 	if (!kind || !strcmp(kind, "auto") || !strcmp(kind, names[d->kind]))
@@ -198,7 +201,9 @@ static int check_kind(const struct ts_host *host, const struct ts_section *sec, 
 			       kind);
 }
 
-int vae_configure(const struct ts_host *host, const struct ts_section *sec, void **out)
+/* @forced: the kind a decoder registered under an upstream model name stands for, or NULL. */
+int vae_configure_as(const struct ts_host *host, const struct ts_section *sec, void **out,
+		     const char *forced)
 {
 	struct vae_dec *d;
 	int err;
@@ -207,14 +212,19 @@ int vae_configure(const struct ts_host *host, const struct ts_section *sec, void
 		       &d);
 	if (err)
 		return err;
-	err = check_kind(host, sec, d);
+	err = check_kind(host, sec, d, forced);
 	if (err) {
 		vae_release(d);
 		return err;
 	}
-	d->groups = (int)host->cfg_int(sec, "groups");
-	d->sd_eps = (float)host->cfg_float(sec, "sd_eps");
-	d->tv_eps = (float)host->cfg_float(sec, "temporal_eps");
+	d->groups = (int)host->cfg_int(sec, "groupnorm_groups");
+	d->tv_groups = (int)host->cfg_int(sec, "num_groups");
+	if (!d->tv_groups)
+		d->tv_groups = d->groups;
+	if (host->cfg_float(sec, "groupnorm_eps") > 0) {
+		d->sd_eps = (float)host->cfg_float(sec, "groupnorm_eps");
+		d->tv_eps = d->sd_eps;
+	}
 	d->latent_scale = (float)host->cfg_float(sec, "latent_scale");
 	d->frames = (int)host->cfg_int(sec, "frames");
 	d->micro_frames = (int)host->cfg_int(sec, "micro_frames");

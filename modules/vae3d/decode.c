@@ -15,12 +15,15 @@
 
 #include "vae3d.h"
 
+/* A forward pass of the SD VAE, or with @temporal of the temporal VAE (its own GroupNorm). */
 void vae_ctx_init(struct vctx *cx, const struct vae_dec *d, struct ts_dev *dev, void **w,
-		  float eps)
+		  int temporal)
 {
 	*cx = (struct vctx){
 		.host = d->host, .dev = dev, .ops = d->host->dev_ops(dev), .w = w,
-		.groups = d->groups, .eps = eps, .trace = d->trace, .trace_arg = d->trace_arg,
+		.groups = temporal ? d->tv_groups : d->groups,
+		.eps = temporal ? d->tv_eps : d->sd_eps,
+		.trace = d->trace, .trace_arg = d->trace_arg,
 	};
 	cx->esize = ts_dtype_size(cx->ops->dtype);
 }
@@ -91,7 +94,7 @@ int vae_sd_images(struct vae_dec *d, struct ts_dev *dev, void **w, const float *
 	struct vctx cx;
 	int err = 0;
 
-	vae_ctx_init(&cx, d, dev, w, d->sd_eps);
+	vae_ctx_init(&cx, d, dev, w, 0);
 	if (per >= 1 && (!d->tile || (d->tile >= h && d->tile >= wd))) {
 		for (int64_t i = 0; i < n && !err; i += per) {
 			int64_t k = n - i < per ? n - i : per;
@@ -177,7 +180,7 @@ static int decode_tv(struct vae_dec *d, struct ts_dev *dev, void **w, const floa
 	struct vt x;
 	int err;
 
-	vae_ctx_init(&cx, d, dev, w, d->tv_eps);
+	vae_ctx_init(&cx, d, dev, w, 1);
 	err = vae_upload(&cx, &x, z, shape[0], shape[1], shape[2], shape[3], shape[4]);
 	if (err)
 		return err;
@@ -331,7 +334,7 @@ int vae_encode(void *dec, struct ts_dev *dev, void *weights, const struct ts_ten
 	err = check_latent(d, pixels, d->tv.io_ch);
 	if (err)
 		return err;
-	vae_ctx_init(&cx, d, dev, vw->tv, d->tv_eps);
+	vae_ctx_init(&cx, d, dev, vw->tv, 1);
 	err = vae_upload(&cx, &x, pixels->data, pixels->shape[0], pixels->shape[1],
 			 pixels->shape[2], pixels->shape[3], pixels->shape[4]);
 	if (!err)

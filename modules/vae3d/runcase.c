@@ -4,10 +4,10 @@
  * upstream call a golden file describes (AutoencoderKL.decode(z),
  * VAE_Temporal.decode(z, num_frames) or .encode(x)) on its inputs and hand
  * every named intermediate and result to the caller, who compares them with
- * the file's "output.*" tensors.
+ * the file's "output.*" tensors. The case's GroupNorm settings reach the
+ * section through keys named as in the upstream configs.
  */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "vae3d.h"
@@ -43,37 +43,6 @@ static void rc_trace(void *arg, const char *name, const void *buf, int ndim, con
 		err = e->emit(e->arg, &t);
 	e->host->free(t.data);
 	e->err = err;
-}
-
-/* A number after "key": in the file's JSON config (the module does not link a JSON parser). */
-static int meta_num(const char *json, const char *key, double *out)
-{
-	char pat[64];
-	const char *p;
-	char *end;
-
-	if (!json)
-		return 0;
-	snprintf(pat, sizeof(pat), "\"%s\":", key);
-	p = strstr(json, pat);
-	if (!p)
-		return 0;
-	*out = strtod(p + strlen(pat), &end);
-	return end != p + strlen(pat);
-}
-
-/* The case's GroupNorm settings override the section's, as the file's config says. */
-static void case_norm(struct vae_dec *d, struct ts_st *st)
-{
-	const char *cfg = d->host->st_meta(st, "config");
-	double v;
-
-	if (meta_num(cfg, "groupnorm_groups", &v) || meta_num(cfg, "num_groups", &v))
-		d->groups = (int)v;
-	if (meta_num(cfg, "groupnorm_eps", &v)) {
-		d->sd_eps = (float)v;
-		d->tv_eps = (float)v;
-	}
 }
 
 static int input(struct vae_dec *d, struct ts_st *st, const char *key, int ndim,
@@ -182,14 +151,13 @@ int vae_run_case(void *dec, struct ts_dev *dev, void *weights, struct ts_st *st,
 	struct vctx cx;
 	int err;
 
-	case_norm(d, st);
 	d->trace = rc_trace;
 	d->trace_arg = &e;
 	if (d->kind == VAE_SD) {
-		vae_ctx_init(&cx, d, dev, vw->sd, d->sd_eps);
+		vae_ctx_init(&cx, d, dev, vw->sd, 0);
 		err = case_sd(d, &cx, st);
 	} else if (d->kind == VAE_TEMPORAL) {
-		vae_ctx_init(&cx, d, dev, vw->tv, d->tv_eps);
+		vae_ctx_init(&cx, d, dev, vw->tv, 1);
 		if (d->host->st_get(st, "input.x", &probe) == 0)
 			err = case_tv_encode(d, &cx, st, &e);
 		else

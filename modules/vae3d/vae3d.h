@@ -151,7 +151,7 @@ struct vae_dec {
 	struct vae_params sd_ps, tv_ps;
 	struct sd_arch sd;
 	struct tv_arch tv;
-	int groups;                   /* GroupNorm groups of both VAEs */
+	int groups, tv_groups;        /* GroupNorm groups: SD VAE, temporal VAE */
 	float sd_eps, tv_eps;         /* GroupNorm eps: 1e-6 (SD), 1e-5 (temporal) */
 	float latent_scale;           /* SD latents are divided by it before decoding */
 	float shift[16], scale[16];   /* Open-Sora: z * scale + shift before the temporal VAE */
@@ -221,7 +221,7 @@ uint64_t tv_decode_bytes(const struct tv_arch *a, int64_t n, int64_t t, int64_t 
 
 /* decode.c */
 void vae_ctx_init(struct vctx *cx, const struct vae_dec *d, struct ts_dev *dev, void **w,
-		  float eps);
+		  int temporal);
 int vae_upload(struct vctx *cx, struct vt *x, const float *src, int64_t n, int64_t c, int64_t t,
 	       int64_t h, int64_t w);
 int vae_download(struct vctx *cx, const struct vt *x, float *dst);
@@ -243,7 +243,8 @@ int vae_run_case(void *dec, struct ts_dev *dev, void *weights, struct ts_st *st,
 
 /* config.c */
 extern const struct ts_key vae_keys[];
-int vae_configure(const struct ts_host *host, const struct ts_section *sec, void **out);
+int vae_configure_as(const struct ts_host *host, const struct ts_section *sec, void **out,
+		     const char *forced);
 void vae_release(void *dec);
 int vae_open(const struct ts_host *host, const char *path, const char *tpath, struct vae_dec **out);
 
