@@ -21,7 +21,7 @@
 #define SIM_MAX_PARAMS 64
 
 struct sim_args {
-	const char *config, *trace, *out;
+	const char *config, *trace, *out, *row;
 	struct ts_sim_opts o;
 	const char *params[SIM_MAX_PARAMS + 1];
 	const char *swap_params[SIM_MAX_PARAMS + 1];
@@ -44,7 +44,8 @@ static void sim_usage(void)
 	       "  --swap-param KEY=VALUE   a param of the policy swapped to (repeatable)\n"
 	       "  --round-steps N, --round-ms X   override the round length\n"
 	       "  --devices N              use only the first N devices\n"
-	       "  --quiet                  only the summary\n");
+	       "  --quiet                  only the summary\n"
+	       "  --row LABEL              print one table row instead: LABEL SAR p50 p99 GPU-s\n");
 }
 
 static int add_param(const char **list, int *n, const char *kv)
@@ -100,6 +101,7 @@ static int parse_opt(struct sim_args *a, int c, const char *arg)
 	case 'S': return add_param(a->swap_params, &a->n_swap_params, arg);
 	case 'w': return parse_swap(a, arg);
 	case 'q': a->o.quiet = 1; return 0;
+	case 'R': a->row = arg; a->o.quiet = 1; return 0;
 	case 's': return parse_num("--slo-scale", arg, &a->o.slo_scale);
 	case 'm': return parse_num("--round-ms", arg, &a->o.round_ms);
 	case 'r':
@@ -131,6 +133,7 @@ static int parse_args(struct sim_args *a, int argc, char **argv)
 		{ "round-ms", required_argument, NULL, 'm' },
 		{ "devices", required_argument, NULL, 'd' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "row", required_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -229,11 +232,13 @@ static int sim_run(int argc, char **argv)
 		err = ts_trace_load(a.trace, &tr);
 	if (!err)
 		err = ts_sim_run(env, tr, &a.o, &res);
-	if (!err) {
+	if (!err && a.row)
+		printf("%-16s %6.3f %8.3f %8.3f %10.1f\n", a.row, res->sar, res->latency_p50,
+		       res->latency_p99, res->gpu_seconds);
+	else if (!err)
 		ts_sim_print_summary(res, stdout);
-		if (a.out)
-			err = write_out(res, a.out);
-	}
+	if (!err && a.out)
+		err = write_out(res, a.out);
 	ts_sim_result_free(res);
 	ts_trace_free(tr);
 	ts_sim_env_free(env);
