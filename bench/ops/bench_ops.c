@@ -61,71 +61,73 @@ struct shape {
 	int m, n, k;
 };
 
-/* A Linear layer y = x W^T + b, as the DiT module calls it. */
-static double bench_gemm(struct ts_dev *dev, const struct shape *s, int threads, int rounds,
-			 double *raw_gflops)
-{
-	float *x = rand_buf((size_t)s->m * s->k), *w = rand_buf((size_t)s->n * s->k);
-	float *bias = rand_buf((size_t)s->n), *c = rand_buf((size_t)s->m * s->n);
-	struct ts_gemm g = { .trans_b = 1, .m = s->m, .n = s->n, .k = s->k, .a = x, .lda = s->k,
-			     .b = w, .ldb = s->k, .c = c, .ldc = s->n, .bias = bias, .alpha = 1 };
-	double flop = 2.0 * s->m * s->n * s->k, t_raw[MAX_ROUNDS], t_ops[MAX_ROUNDS], t0;
+#define N_SHAPES 3
+static const struct shape shapes[N_SHAPES] = { { 512, 3456, 1152 }, { 512, 4608, 1152 },
+					       { 512, 1152, 4608 } };
 
-	for (int r = 0; r < rounds; r++) {
-		openblas_set_num_threads(threads);
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->m, s->n, s->k, 1.0f, x,
-			    s->k, w, s->k, 0.0f, c, s->n); /* warm */
-		t0 = now();
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->m, s->n, s->k, 1.0f, x,
-			    s->k, w, s->k, 0.0f, c, s->n);
-		t_raw[r] = now() - t0;
-		openblas_set_num_threads(1);
-		settle();
-		ts_cpu_ops.gemm(dev, &g); /* warm */
-		t0 = now();
-		ts_cpu_ops.gemm(dev, &g);
-		t_ops[r] = now() - t0;
-	}
-	*raw_gflops = flop / median(t_raw, rounds) * 1e-9;
-	free(c);
-	free(bias);
-	free(w);
-	free(x);
-	return flop / median(t_ops, rounds) * 1e-9;
+/* Inputs of one Linear layer y = x W^T + b, as the DiT module calls it. */
+struct gemm_bufs {
+	float *x, *w, *bias, *c;
+};
+
+static double time_raw(const struct shape *s, const struct gemm_bufs *b, int threads)
+{
+	double t0;
+
+	openblas_set_num_threads(threads);
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->m, s->n, s->k, 1.0f, b->x, s->k,
+		    b->w, s->k, 0.0f, b->c, s->n); /* warm */
+	t0 = now();
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->m, s->n, s->k, 1.0f, b->x, s->k,
+		    b->w, s->k, 0.0f, b->c, s->n);
+	t0 = now() - t0;
+	openblas_set_num_threads(1);
+	return t0;
+}
+
+static double time_ops(struct ts_dev *dev, const struct shape *s, const struct gemm_bufs *b)
+{
+	struct ts_gemm g = { .trans_b = 1, .m = s->m, .n = s->n, .k = s->k, .a = b->x,
+			     .lda = s->k, .b = b->w, .ldb = s->k, .c = b->c, .ldc = s->n,
+			     .bias = b->bias, .alpha = 1 };
+	double t0;
+
+	ts_cpu_ops.gemm(dev, &g); /* warm */
+	t0 = now();
+	ts_cpu_ops.gemm(dev, &g);
+	return now() - t0;
 }
 
 /* Self-attention on a fused qkv buffer [tokens, 3, heads, head_dim]. */
-static double bench_attention(struct ts_dev *dev, int tokens, int heads, int hd, int rounds)
+static double time_attention(struct ts_dev *dev, const float *qkv, float *o, int tokens,
+			     int heads, int hd)
 {
 	int64_t row = (int64_t)heads * hd;
-	float *qkv = rand_buf((size_t)tokens * 3 * row), *o = rand_buf((size_t)tokens * row);
 	struct ts_attention a = {
 		.batch = 1, .heads = heads, .q_len = tokens, .kv_len = tokens, .head_dim = hd,
 		.q = qkv, .k = qkv + row, .v = qkv + 2 * row, .o = o, .q_tok = 3 * row,
 		.k_tok = 3 * row, .v_tok = 3 * row, .o_tok = row, .scale = 1.0f / sqrtf((float)hd),
 	};
-	double flop = 4.0 * tokens * (double)tokens * hd * heads, t[MAX_ROUNDS], t0;
+	double t0;
 
 	ts_cpu_ops.attention(dev, &a); /* warm */
-	for (int r = 0; r < rounds; r++) {
-		t0 = now();
-		ts_cpu_ops.attention(dev, &a);
-		t[r] = now() - t0;
-	}
-	free(o);
-	free(qkv);
-	return flop / median(t, rounds) * 1e-9;
+	t0 = now();
+	ts_cpu_ops.attention(dev, &a);
+	return now() - t0;
 }
 
 int main(int argc, char **argv)
 {
-	static const struct shape shapes[] = { { 512, 3456, 1152 }, { 512, 4608, 1152 },
-					       { 512, 1152, 4608 } };
+	enum { TOKENS = 1024, HEADS = 16, HD = 72 };
+	static double t_raw[N_SHAPES][MAX_ROUNDS], t_ops[N_SHAPES][MAX_ROUNDS], t_att[MAX_ROUNDS];
+	struct gemm_bufs bufs[N_SHAPES];
 	struct ts_backend *tb;
 	struct ts_cpu_backend *be;
+	struct ts_dev *dev;
 	int threads = 0, rounds = 7;
 	double worst = INFINITY, gemm_sum = 0, att;
 	const char *core = getenv("OPENBLAS_CORETYPE");
+	float *qkv, *o;
 
 	for (int i = 1; i + 1 < argc; i += 2) {
 		if (!strcmp(argv[i], "--threads"))
@@ -138,14 +140,34 @@ int main(int argc, char **argv)
 	if (ts_cpu_backend_create(1, threads, &tb))
 		return 1;
 	be = (struct ts_cpu_backend *)(void *)tb;
+	dev = (struct ts_dev *)be->devs[0];
 	threads = be->devs[0]->threads;
+	for (int i = 0; i < N_SHAPES; i++) {
+		const struct shape *s = &shapes[i];
+
+		bufs[i] = (struct gemm_bufs){ rand_buf((size_t)s->m * s->k),
+					      rand_buf((size_t)s->n * s->k), rand_buf((size_t)s->n),
+					      rand_buf((size_t)s->m * s->n) };
+	}
+	qkv = rand_buf((size_t)TOKENS * 3 * HEADS * HD);
+	o = rand_buf((size_t)TOKENS * HEADS * HD);
 	printf("# one virtual device, %d threads; raw OpenBLAS with %d threads; "
-	       "OPENBLAS_CORETYPE=%s for both; %d rounds, medians\n", threads, threads,
-	       core ? core : "(unset)", rounds);
+	       "OPENBLAS_CORETYPE=%s for both; %d rounds interleaving all cases, medians\n",
+	       threads, threads, core ? core : "(unset)", rounds);
+	/* Each round times every case back to back, so load changes hit all alike. */
+	for (int r = 0; r < rounds; r++) {
+		for (int i = 0; i < N_SHAPES; i++)
+			t_raw[i][r] = time_raw(&shapes[i], &bufs[i], threads);
+		settle();
+		for (int i = 0; i < N_SHAPES; i++)
+			t_ops[i][r] = time_ops(dev, &shapes[i], &bufs[i]);
+		t_att[r] = time_attention(dev, qkv, o, TOKENS, HEADS, HD);
+	}
 	printf("%-24s %10s %10s %7s\n", "gemm M x N x K", "ops GF/s", "blas GF/s", "ratio");
-	for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
-		double raw, ops = bench_gemm((struct ts_dev *)be->devs[0], &shapes[i], threads,
-					     rounds, &raw);
+	for (int i = 0; i < N_SHAPES; i++) {
+		double flop = 2.0 * shapes[i].m * shapes[i].n * shapes[i].k;
+		double ops = flop / median(t_ops[i], rounds) * 1e-9;
+		double raw = flop / median(t_raw[i], rounds) * 1e-9;
 		char name[32];
 
 		snprintf(name, sizeof(name), "%d x %d x %d", shapes[i].m, shapes[i].n, shapes[i].k);
@@ -153,11 +175,18 @@ int main(int argc, char **argv)
 		worst = ops / raw < worst ? ops / raw : worst;
 		gemm_sum += ops;
 	}
-	settle();
-	att = bench_attention((struct ts_dev *)be->devs[0], 1024, 16, 72, rounds);
+	att = 4.0 * TOKENS * (double)TOKENS * HD * HEADS / median(t_att, rounds) * 1e-9;
 	printf("%-24s %10.1f   (vs mean op-table GEMM rate %.1f)\n", "attention 1024 x 16 x 72",
-	       att, gemm_sum / 3);
+	       att, gemm_sum / N_SHAPES);
+	for (int i = 0; i < N_SHAPES; i++) {
+		free(bufs[i].c);
+		free(bufs[i].bias);
+		free(bufs[i].w);
+		free(bufs[i].x);
+	}
+	free(o);
+	free(qkv);
 	ts_cpu_backend_ops.destroy(tb);
-	printf("gemm_vs_openblas=%.3f attention_vs_gemm=%.3f\n", worst, att / (gemm_sum / 3));
+	printf("gemm_vs_openblas=%.3f attention_vs_gemm=%.3f\n", worst, att / (gemm_sum / N_SHAPES));
 	return 0;
 }

@@ -93,9 +93,10 @@ static int gemm_check(const struct ts_gemm *g)
 		return 0;
 	if (!g->c || (g->k && (!g->a || !g->b)))
 		return ts_cpu_bad("gemm", "NULL buffer");
-	if (g->lda < (g->trans_a ? g->m : g->k) || g->lda < 1)
+	/* With k = 0 neither A nor B is read, so their strides do not matter. */
+	if (g->k && (g->lda < (g->trans_a ? g->m : g->k) || g->lda < 1))
 		return ts_cpu_bad("gemm", "lda too small");
-	if (g->ldb < (g->trans_b ? g->k : g->n) || g->ldb < 1)
+	if (g->k && (g->ldb < (g->trans_b ? g->k : g->n) || g->ldb < 1))
 		return ts_cpu_bad("gemm", "ldb too small");
 	if (g->ldc < g->n)
 		return ts_cpu_bad("gemm", "ldc too small");
