@@ -7,6 +7,7 @@
  * routing of a struct ts_dev * to the backend that owns it.
  */
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,15 @@
 #include "safetensors.h"
 
 #define WHO "host"
+
+/*
+ * The smallest ops tables the host accepts: everything up to the first field
+ * documented as optional (read only under TS_ABI_HAS). A module built before
+ * an optional field was appended still loads; the host just does not see it.
+ */
+#define TS_MODEL_OPS_MIN_SIZE offsetof(struct ts_model_ops, run_case)
+#define TS_DECODER_OPS_MIN_SIZE offsetof(struct ts_decoder_ops, encode)
+#define TS_POLICY_OPS_MIN_SIZE sizeof(struct ts_policy_ops)
 
 static void host_log(enum ts_log_level lvl, const char *who, const char *fmt, ...)
 {
@@ -73,7 +83,7 @@ static int missing(const struct ts_module *self, const char *what, const char *n
 static int host_register_model(struct ts_module *self, const struct ts_model_ops *ops)
 {
 	int rc = check_ops(self, "model", ops ? &ops->hdr : NULL, TS_MAGIC_MODEL,
-			   sizeof(*ops), ops ? ops->name : NULL);
+			   TS_MODEL_OPS_MIN_SIZE, ops ? ops->name : NULL);
 
 	if (rc)
 		return rc;
@@ -85,7 +95,7 @@ static int host_register_model(struct ts_module *self, const struct ts_model_ops
 static int host_register_decoder(struct ts_module *self, const struct ts_decoder_ops *ops)
 {
 	int rc = check_ops(self, "decoder", ops ? &ops->hdr : NULL, TS_MAGIC_DECODER,
-			   sizeof(*ops), ops ? ops->name : NULL);
+			   TS_DECODER_OPS_MIN_SIZE, ops ? ops->name : NULL);
 
 	if (rc)
 		return rc;
@@ -97,7 +107,7 @@ static int host_register_decoder(struct ts_module *self, const struct ts_decoder
 static int host_register_policy(struct ts_module *self, const struct ts_policy_ops *ops)
 {
 	int rc = check_ops(self, "policy", ops ? &ops->hdr : NULL, TS_MAGIC_POLICY,
-			   sizeof(*ops), ops ? ops->name : NULL);
+			   TS_POLICY_OPS_MIN_SIZE, ops ? ops->name : NULL);
 
 	if (rc)
 		return rc;

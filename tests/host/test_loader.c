@@ -130,6 +130,47 @@ static void test_refused(void)
 	tu_release();
 }
 
+static int nop_configure(const struct ts_host *h, const struct ts_section *sec, void **m)
+{
+	return 0;
+}
+
+static void nop_release(void *m)
+{
+}
+
+static int nop_plan(void *m, const struct ts_req_params *p, struct ts_work *w)
+{
+	return 0;
+}
+
+/* Optional fields appended to an ops table may be missing; required ones may not. */
+static void test_ops_sizes(void)
+{
+	struct ts_model_ops old = {
+		.hdr = TS_ABI_HDR(TS_MAGIC_MODEL, struct ts_model_ops),
+		.name = "before_run_case",
+		.configure = nop_configure,
+		.release = nop_release,
+		.plan = nop_plan,
+	};
+	struct ts_model_ops cut = old;
+	const struct ts_host *host = ts_host_api();
+	int regs = ts_registry_count(), rc;
+
+	old.hdr.size = offsetof(struct ts_model_ops, run_case);
+	ok(host->register_model(NULL, &old) == 0 && ts_find_model("before_run_case"),
+	   "model ops without the optional run_case are accepted");
+	cut.name = "cut_short";
+	cut.hdr.size = offsetof(struct ts_model_ops, finish);
+	tu_capture();
+	rc = host->register_model(NULL, &cut);
+	tu_release();
+	ok(rc == TS_EABI && tu_logged("model size"), "model ops cut before finish are refused");
+	ok(ts_registry_remove_owner(NULL) == 1 && ts_registry_count() == regs,
+	   "host-owned registrations removed by owner");
+}
+
 static void test_builtin_and_lazy(void)
 {
 	static const struct ts_policy_ops bad_ops = {
@@ -151,6 +192,7 @@ static void test_builtin_and_lazy(void)
 	tu_release();
 	ok(rc == TS_EINVAL && tu_logged("not loaded"), "registration by an unknown module refused");
 
+	test_ops_sizes();
 	tu_capture();
 	twosym = ts_policy_get("fx_twosym");
 	tu_release();
