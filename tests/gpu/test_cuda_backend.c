@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: MIT
+/*
+ * tests/gpu/test_cuda_backend.c - the CUDA backend .so: it loads, exports
+ * its accessor with a sound ABI header, and, when a GPU is present, every op
+ * of its op table matches the CPU backend's on fresh random inputs (fp32
+ * storage to 1e-5, then bf16 to 1e-2), and its NCCL collectives do what
+ * NCCL's semantics say. Without a GPU (the backend's create answers
+ * TS_ENODEV) it reports one skipped test and succeeds.
+ *
+ * The .so is found at <this binary's folder>/../backends/cuda.so, or at
+ * $TS_CUDA_SO.
+ */
+#include <dlfcn.h>
+#include <libgen.h>
+#include <limits.h>
+#include <unistd.h>
+
+#include <cuda_runtime.h>
+
+#include "backend.h"
+#include "registry.h"
+
+#include "opcheck.h"
+
+/* A key mask is bytes: the CPU's device memory is host memory; the GPU's takes a memcpy. */
+static int oc_mask_upload(struct oc *oc, const uint8_t *mask, int64_t n, uint8_t *out[2])
+{
+	for (int s = 0; s < 2; s++) {
+		size_t elems = ((size_t)n + oc->side[s].esz - 1) / oc->side[s].esz;
+
+		out[s] = oc->side[s].be_ops->alloc(oc->side[s].dev, elems);
+		if (!out[s])
+			return TS_ENOMEM;
+	}
+	memcpy(out[0], mask, (size_t)n);
+	return cudaMemcpy(out[1], mask, (size_t)n, cudaMemcpyHostToDevice) == cudaSuccess
+		       ? 0 : TS_EDEVICE;
+}
+
+static void oc_mask_free(struct oc *oc, uint8_t *m[2])
+{
+	for (int s = 0; s < 2; s++)
+		if (m[s])
+			oc->side[s].be_ops->free(oc->side[s].dev, m[s]);
+}
+
+#include "collcheck.h"
+#include "opcases.h"
+
+/*
+ * Under ASan: CUDA's driver maps device memory where ASan's shadow gap is,
+ * and the CUDA libraries keep allocations until exit.
+ */
+const char *__asan_default_options(void);
+const char *__lsan_default_suppressions(void);
+
+const char *__asan_default_options(void)
+{
+	return "protect_shadow_gap=0";
+}
+
+const char *__lsan_default_suppressions(void)
+{
+	return "leak:libcuda.so\nleak:libcudart.so\nleak:libcublas.so\nleak:libcublasLt.so\n"
+	       "leak:libnccl.so\nleak:libnvidia\n";
+}
+
+static void so_path(char *out, size_t n)
+{
+	char exe[PATH_MAX];
+	ssize_t len;
+
+	if (getenv("TS_CUDA_SO")) {
+		snprintf(out, n, "%s", getenv("TS_CUDA_SO"));
+		return;
+	}
+	len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	exe[len > 0 ? len : 0] = 0;
+	snprintf(out, n, "%s/../backends/cuda.so", dirname(exe));
+}
+
+/* One full comparison with the GPU storing @dtype ("f32" or "bf16"). */
+static void compare_dtype(const struct ts_backend_ops *cuda, const struct ts_backend_ops *cpu,
+			  struct ts_backend *cpu_be, const char *dtype)
+{
+	struct oc oc = { 0 };
+	int rc;
+
+	setenv("TS_CUDA_DTYPE", dtype, 1);
+	rc = cuda->create(ts_host_api(), -1, &oc.side[1].be);
+	if (!ok(rc == 0, "cuda backend opens with TS_CUDA_DTYPE=%s", dtype))
+		return;
+	oc.side[0] = (struct oc_side){ cpu, cpu_be, cpu->device(cpu_be, 0), NULL, 4 };
+	oc.side[0].ops = cpu->ops(oc.side[0].dev);
+	oc.side[1].be_ops = cuda;
+	oc.side[1].dev = cuda->device(oc.side[1].be, 0);
+	oc.side[1].ops = cuda->ops(oc.side[1].dev);
+	oc.bf16 = !strcmp(dtype, "bf16");
+	oc.side[1].esz = oc.bf16 ? 2 : 4;
+	oc.tol = oc.bf16 ? 1e-2 : 1e-5;
+	oc.tag = dtype;
+	ok(oc.side[1].ops->dtype == (oc.bf16 ? TS_BF16 : TS_F32),
+	   "%s op table stores %s", dtype, ts_dtype_name(oc.side[1].ops->dtype));
+	cuda->bind_thread(oc.side[1].dev);
+	run_op_cases(&oc);
+	run_coll_cases(&oc);
+	tap_diag("%s: %d comparisons failed", dtype, oc.failed);
+	cuda->destroy(oc.side[1].be);
+}
+
+int main(void)
+{
+	const struct ts_backend_ops *cuda, *cpu;
+	struct ts_backend *be = NULL, *cpu_be;
+	ts_backend_accessor_fn fn;
+	char path[PATH_MAX + 32];
+	void *so;
+	int rc;
+
+	so_path(path, sizeof(path));
+	so = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!so) {
+		ok(0, "cuda backend: dlopen %s: %s", path, dlerror());
+		return tap_done();
+	}
+	fn = (ts_backend_accessor_fn)dlsym(so, "ts_backend_cuda_v1");
+	cuda = fn ? fn() : NULL;
+	if (!cuda || cuda->hdr.magic != TS_MAGIC_BACKEND || cuda->hdr.major != TS_ABI_MAJOR ||
+	    cuda->hdr.minor > TS_ABI_MINOR || cuda->hdr.size != sizeof(*cuda) ||
+	    strcmp(cuda->name, "cuda") || !cuda->coll) {
+		ok(0, "cuda backend: accessor ts_backend_cuda_v1 missing or its header is wrong");
+		return tap_done();
+	}
+
+	setenv("TS_CUDA_DTYPE", "bf16", 1);
+	rc = cuda->create(ts_host_api(), -1, &be);
+	if (rc == TS_ENODEV) {
+		tap_skip("no GPU", "cuda backend");
+		return tap_done();
+	}
+	if (!ok(rc == 0, "cuda backend opens (%s)", ts_strerror(rc)))
+		return tap_done();
+	for (int i = 0; i < cuda->device_count(be); i++) {
+		struct ts_device_info info;
+
+		cuda->device_info(cuda->device(be, i), &info);
+		tap_diag("device %d: %s, %.1f GiB, peak %.0f TFLOP/s (bf16 dense)", i, info.kind,
+			 (double)info.mem_bytes / (1 << 30), info.peak_flops / 1e12);
+	}
+	cuda->destroy(be);
+
+	rc = ts_backend_open("cpu", ts_host_api(), 1, 0, &cpu, &cpu_be);
+	if (!ok(rc == 0, "cpu backend opens as the reference (%s)", ts_strerror(rc)))
+		return tap_done();
+	oc_seed();
+	compare_dtype(cuda, cpu, cpu_be, "f32");
+	compare_dtype(cuda, cpu, cpu_be, "bf16");
+	cpu->destroy(cpu_be);
+	/* cuda.so stays loaded: CUDA's libraries tear down at exit, not at dlclose. */
+	return tap_done();
+}
