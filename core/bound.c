@@ -13,7 +13,9 @@
 #include <tetri/error.h>
 
 #include "bound.h"
+#include "costtable.h"
 #include "log.h"
+#include "trace.h"
 
 #define BOUND_EPS 1e-9
 /* Deadlines swept per interval start on big traces (looser bound, O(n K log n)). */
@@ -232,5 +234,35 @@ out_free:
 	free(byw);
 	free(t1);
 	free(it);
+	return ret;
+}
+
+int ts_bound_trace(const struct ts_costbook *b, const struct ts_trace *t, double slo_scale,
+		   int n_devices, double *sar)
+{
+	struct ts_bound_req *r;
+	int met, ret;
+
+	if (t->n <= 0)
+		return TS_EINVAL;
+	r = calloc((size_t)t->n, sizeof(*r));
+	if (!r) {
+		ts_err("bound", "out of memory for %d requests", t->n);
+		return TS_ENOMEM;
+	}
+	for (int i = 0; i < t->n; i++) {
+		const struct ts_trace_req *q = &t->req[i];
+
+		r[i] = (struct ts_bound_req){
+			.arrival_s = q->arrival_s,
+			.deadline_s = q->arrival_s + q->slo_s * slo_scale,
+			.steps = q->steps,
+			.cost = ts_costbook_find(b, q->model, q->width, q->height, q->frames),
+		};
+	}
+	ret = ts_bound_met(r, t->n, n_devices, &met);
+	if (!ret)
+		*sar = (double)met / t->n;
+	free(r);
 	return ret;
 }

@@ -39,4 +39,16 @@ double ts_bound_min_work(const struct ts_cost *c, int steps, double window, int 
  */
 int ts_bound_met(const struct ts_bound_req *r, int n, int n_devices, int *met_ub);
 
+struct ts_costbook;
+struct ts_trace;
+
+/*
+ * The SAR bound of trace @t (deadlines = arrival + slo_s x @slo_scale) on
+ * @n_devices devices with the step times of @b: *sar = bound / requests.
+ * A request whose model/shape has no table counts as missed. 0 or TS_E*
+ * (then *sar is left alone).
+ */
+int ts_bound_trace(const struct ts_costbook *b, const struct ts_trace *t, double slo_scale,
+		   int n_devices, double *sar);
+
 #endif /* TS_CORE_BOUND_H */

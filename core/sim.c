@@ -10,6 +10,7 @@
 
 #include <tetri/error.h>
 
+#include "bound.h"
 #include "config.h"
 #include "groupcache.h"
 #include "log.h"
@@ -348,6 +349,8 @@ int ts_sim_run(struct ts_sim_env *env, const struct ts_trace *t, const struct ts
 		err = run_with_swap(&s, env, o);
 	if (!err)
 		err = collect(&s, o, res);
+	if (!err) /* the bound is extra: without it the run still stands */
+		ts_bound_trace(env->costs, t, res->slo_scale, res->n_devices, &res->sar_upper_bound);
 	run_close(&s);
 	if (err) {
 		ts_sim_result_free(res);

@@ -117,11 +117,23 @@ static void classify(struct ts_tround_req *rq, const struct ts_round_view *v,
 	rq->sv_none = t_next + s * rq->tmin <= q->deadline_s + TR_EPS;
 	for (int m = 0; m < rq->split.n; m++) {
 		int di = rq->split.di[m];
-		int qm = steps_in_round(tau, ts_sched_step(q->cost, di), rq->split.steps[m]);
+		double t = ts_sched_step(q->cost, di);
+		/*
+		 * [inferred] An option runs as many of the remaining steps as fit
+		 * in the round at its degree, not only its segment's: the paper's
+		 * q = min(s_m, floor(tau/T)) declares a request with 3 steps left
+		 * and a (2 at 4, 1 at 8) split dead although 3 steps at 8 make it.
+		 * And one that finishes inside the round is judged by its finish
+		 * time, not by the boundary.
+		 */
+		int qm = steps_in_round(tau, t, s);
 
 		rq->opt_di[m] = di;
 		rq->opt_q[m] = qm;
-		rq->opt_sv[m] = t_next + (s - qm) * rq->tmin <= q->deadline_s + TR_EPS;
+		if (qm == s)
+			rq->opt_sv[m] = v->now_s + s * t <= q->deadline_s + TR_EPS;
+		else
+			rq->opt_sv[m] = t_next + (s - qm) * rq->tmin <= q->deadline_s + TR_EPS;
 		any_sv |= rq->opt_sv[m];
 	}
 	rq->n_opt = rq->split.n;
@@ -316,7 +328,7 @@ static int solve(struct ts_tround *t, int n, int cap, double tau)
 		return used;
 	for (int j = 0; j < k; j++) {
 		struct ts_tround_req *rq = &t->r[t->item_req[j]];
-		int m, q;
+		int m;
 
 		if (t->choice[j] < 0) {
 			t->n_unfit += t->items[j].n_opt > 0;
@@ -324,10 +336,7 @@ static int solve(struct ts_tround *t, int n, int cap, double tau)
 		}
 		rq->needed = 1;
 		m = item_opt(rq, t->choice[j]);
-		q = rq->opt_q[m];
-		if (t->cfg.fill_round)
-			q = steps_in_round(tau, ts_sched_step(rq->cost, rq->opt_di[m]), rq->steps_left);
-		run_at(rq, rq->opt_di[m], q);
+		run_at(rq, rq->opt_di[m], rq->opt_q[m]);
 	}
 	t->dp_used = used;
 	return cap - used;

@@ -19,8 +19,6 @@
  * @preserve: flag assignments TS_ASSIGN_PRESERVE (placement preservation).
  * @scaleup: work-conserving elastic scale-up of idle devices.
  * @late_grow: late requests may grow past one device when devices are still idle.
- * @fill_round: a chosen request runs as many steps as fit in the round, not only
- *              its segment's (set with @scaleup: the rest of the round would idle).
  *
  * Extensions (ours; 0 = the paper):
  * @slice_steps: optional work (scale-up starts, late requests) runs at most
@@ -34,7 +32,6 @@ struct ts_tround_cfg {
 	int preserve;
 	int scaleup;
 	int late_grow;
-	int fill_round;
 	int slice_steps;
 	int drain;
 };

@@ -41,7 +41,7 @@ static const struct ts_key slice_params[] = {
 
 static int slice_create(const struct ts_host *host, const struct ts_section *params, void **self)
 {
-	struct ts_tround_cfg cfg = { .preserve = 1, .scaleup = 1, .late_grow = 1, .fill_round = 1,
+	struct ts_tround_cfg cfg = { .preserve = 1, .scaleup = 1, .late_grow = 1,
 				     .slice_steps = 1, .drain = 1 };
 	struct ts_tround *t;
 	const char *late;

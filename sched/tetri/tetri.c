@@ -31,7 +31,7 @@ static const struct ts_key tetri_params[] = {
 
 static int tetri_create(const struct ts_host *host, const struct ts_section *params, void **self)
 {
-	struct ts_tround_cfg cfg = { .preserve = 1, .scaleup = 1, .late_grow = 1, .fill_round = 1 };
+	struct ts_tround_cfg cfg = { .preserve = 1, .scaleup = 1, .late_grow = 1 };
 	struct ts_tround *t;
 	const char *late;
 
@@ -41,8 +41,6 @@ static int tetri_create(const struct ts_host *host, const struct ts_section *par
 		late = host->cfg_str(params, "late");
 		cfg.late_grow = !late || strcmp(late, "single") != 0;
 	}
-	/* Filling the round is part of work conservation: without scale-up, the paper's q. */
-	cfg.fill_round = cfg.scaleup;
 	t = malloc(sizeof(*t));
 	if (!t) {
 		host->log(TS_LOG_ERROR, "tetri", "out of memory for the policy state");

@@ -173,8 +173,32 @@ static void test_round_seconds(void)
 	fh_ops->destroy(p);
 }
 
+/*
+ * The end of a request's life: 3 steps left of a 2048, 0.838 s to go. The
+ * split is 2 at 4 + 1 at 8; running only the segment's step at 8 would leave
+ * 2 and miss (0.832 + 2 x 0.166 > 0.838), but 3 steps at 8 end at +0.499 s:
+ * the option runs every remaining step that fits and is judged by its finish.
+ */
+static void test_end_of_life(void)
+{
+	const char *const kv[] = { "scaleup=0", NULL }; /* the DP alone must pick it */
+	void *p = make(kv);
+	struct fx_view f;
+	struct ts_req_view *r;
+	int ret;
+
+	fx_init(&f, 4.8836, 8, 5);
+	r = fx_add(&f, FX_2048, 28, 0.8379);
+	r->steps_left = 3;
+	ret = plan(p, &f);
+	ok(ret == 0 && fx_find(&f, 0) && fx_find(&f, 0)->degree == 8 && fx_find(&f, 0)->steps == 3,
+	   "the last 3 steps run at degree 8");
+	fh_ops->destroy(p);
+}
+
 int main(void)
 {
+	test_end_of_life();
 	test_single_big();
 	test_dp_counts();
 	test_late();
