@@ -114,6 +114,11 @@ char *ts_cfg_resolve(const struct ts_section *sec, const struct ts_kv *kv, const
 	/* Command-line and default values are relative to the current folder. */
 	if (value[0] == '/' || kv->line <= 0 || kv->origin || !sec->cfg->path)
 		return strdup(value);
+	/* "dir/." and "dir/./x" read badly in messages; the result is the same file. */
+	if (!strcmp(value, "."))
+		return strdup(sec->cfg->dir);
+	while (value[0] == '.' && value[1] == '/')
+		value += 2;
 	if (asprintf(&out, "%s/%s", sec->cfg->dir, value) < 0)
 		return NULL;
 	return out;

@@ -48,6 +48,31 @@ rc=$?
 result $? "tetriserve modules loads it and lists policy llf (exit $rc)"
 [ $rc -eq 0 ] || sed 's/^/# /' "$tmp/ok.out"
 
+# The example as the policy of a simulation: found on the config's module_path.
+if "$bd/tetriserve" --help | grep -q '^  sim '; then
+	cat > "$tmp/ok/sim.ini" <<-EOF
+	[server]
+	module_path = .
+	[pool]
+	backend = sim
+	devices = 8
+	device_kind = H100
+	[scheduler]
+	policy = llf
+	late_last = no
+	[model flux1-dev]
+	profile = $(pwd)/profiles/flux1-dev-h100x8.csv
+	steps = 28
+	EOF
+	"$bd/tetriserve" sim --config "$tmp/ok/sim.ini" --trace traces/flux-uniform-r12-s1.csv \
+		--out "$tmp/sim" --quiet > "$tmp/sim.out" 2>&1 &&
+	grep -q '"policy": "llf"' "$tmp/sim/summary.json" &&
+	grep -q '"completed": 300' "$tmp/sim/summary.json"
+	result $? "llf schedules a 300-request simulation to completion"
+else
+	echo "ok $((n = n + 1)) - llf in a simulation # SKIP no sim command in this build"
+fi
+
 # The same source against ABI major 2 headers, found through their own tetri.pc.
 mkdir -p "$tmp/abi2/include"
 cp -r include/tetri "$tmp/abi2/include/"
