@@ -142,7 +142,7 @@ static void run_close(struct sim_run *s)
 	ts_config_free(s->params);
 }
 
-static int submit_trace(struct sim_run *s, const struct ts_sim_env *env, const struct ts_trace *t,
+static int submit_trace(struct sim_run *s, struct ts_sim_env *env, const struct ts_trace *t,
 			double slo_scale)
 {
 	for (int i = 0; i < t->n; i++) {
@@ -152,6 +152,8 @@ static int submit_trace(struct sim_run *s, const struct ts_sim_env *env, const s
 		struct ts_req_spec spec;
 		int err;
 
+		if (!c)
+			c = ts_sim_model_cost(env, q->model, q->width, q->height, q->frames, q->steps);
 		if (!c) {
 			ts_err("sim", "request %llu: no cost table for %s %dx%d (add its profile)",
 			       (unsigned long long)q->id, q->model, q->width, q->height);

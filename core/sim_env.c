@@ -3,7 +3,9 @@
  * core/sim_env.c - the simulator's environment from a config: [pool]
  * devices, topology, prewarm and group cache budget; [scheduler] round
  * length, policy and its params; each [model NAME]'s profile CSV as its cost
- * table (a model defined by a profile alone needs no module).
+ * table (a model defined by a profile alone needs no module), or its
+ * module's cost function (sim_model.c). With modules, @cfg must outlive the
+ * environment (ts_sim_env_load keeps its own).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -27,7 +29,10 @@ void ts_sim_env_free(struct ts_sim_env *env)
 	free(env->policy);
 	free(env->prewarm);
 	free(env->island);
+	free(env->device_kind);
+	ts_sim_models_free(env);
 	ts_costbook_free(env->costs);
+	ts_config_free(env->cfg);
 	free(env);
 }
 
@@ -114,6 +119,8 @@ static int env_pool(struct ts_sim_env *env, struct ts_section *pool)
 	warm = ts_cfg_str(pool, "prewarm");
 	if (warm && *warm && ts_devsets_parse(warm, &env->prewarm, &env->n_prewarm))
 		return ts_cfg_error(pool, "prewarm", "'%s' is not a list of device sets", warm);
+	if (ts_cfg_str(pool, "device_kind") && !(env->device_kind = strdup(ts_cfg_str(pool, "device_kind"))))
+		return TS_ENOMEM;
 	if (ts_section_raw(pool, "group_cache_budget_mib", NULL))
 		env->cache_budget = (size_t)ts_cfg_int(pool, "group_cache_budget_mib") << 20;
 	return 0;
@@ -167,10 +174,8 @@ static int env_model(struct ts_sim_env *env, struct ts_section *sec)
 	const char *name = ts_section_instance(sec);
 	const char *profile = ts_cfg_str(sec, "profile");
 
-	if (!profile) {
-		ts_warn("sim", "[model %s] has no profile: the simulator cannot cost its steps", name);
-		return 0;
-	}
+	if (!profile)
+		return ts_sim_model_add(env, sec);
 	return ts_costbook_load_csv(env->costs, profile, name);
 }
 
@@ -190,8 +195,8 @@ int ts_sim_env_from_config(struct ts_config *cfg, struct ts_sim_env **out)
 	for (int i = 0; !err && (sec = ts_config_section_at(cfg, i)); i++)
 		if (!strcmp(ts_section_kind(sec), "model"))
 			err = env_model(env, sec);
-	if (!err && !ts_costbook_count(env->costs)) {
-		ts_err("sim", "%s: no [model NAME] with a profile: nothing to simulate",
+	if (!err && !ts_costbook_count(env->costs) && !env->n_models) {
+		ts_err("sim", "%s: no [model NAME] with a profile or a module: nothing to simulate",
 		       ts_config_path(cfg) ? ts_config_path(cfg) : "config");
 		err = TS_EINVAL;
 	}
@@ -211,6 +216,10 @@ int ts_sim_env_load(const char *config_path, struct ts_sim_env **out)
 	if (err)
 		return err;
 	err = ts_sim_env_from_config(cfg, out);
-	ts_config_free(cfg);
-	return err;
+	if (err) {
+		ts_config_free(cfg);
+		return err;
+	}
+	(*out)->cfg = cfg;
+	return 0;
 }
