@@ -29,10 +29,24 @@ static const struct ts_cmd *const cmds[] = {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: tetriserve <command> [options]\n"
-		   "       tetriserve --help | --version\n\ncommands:\n");
+		   "       tetriserve --help | --version | help <command>\n\ncommands:\n");
 	for (int i = 0; cmds[i]; i++)
 		fprintf(f, "  %-12s %s\n", cmds[i]->name, cmds[i]->summary);
 	fprintf(f, "\n`tetriserve <command> --help` describes a command.\n");
+}
+
+/* `tetriserve help CMD`, the same as `tetriserve CMD --help`. */
+static int help_command(const char *name)
+{
+	for (int i = 0; cmds[i]; i++) {
+		if (!strcmp(name, cmds[i]->name)) {
+			cmds[i]->usage();
+			return 0;
+		}
+	}
+	fprintf(stderr, "tetriserve: unknown command '%s'\n", name);
+	usage(stderr);
+	return 2;
 }
 
 int main(int argc, char **argv)
@@ -42,11 +56,15 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		if (argc > 2)
+			return help_command(argv[2]);
 		usage(stdout);
 		return 0;
 	}
-	if (!strcmp(argv[1], "--version")) {
-		printf("tetriserve %s (ABI %d.%d)\n", TS_VERSION, TS_ABI_MAJOR, TS_ABI_MINOR);
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+		/* The signature is what a module must match besides the version numbers. */
+		printf("tetriserve %s (ABI %d.%d)\nmodule ABI signature: %s\n", TS_VERSION,
+		       TS_ABI_MAJOR, TS_ABI_MINOR, TS_ABI_SIGNATURE);
 		return 0;
 	}
 	for (int i = 0; cmds[i]; i++) {
