@@ -14,6 +14,13 @@
 #define GEMM_SPLIT_MACS (1 << 18)
 /* Column/row blocks are multiples of this, matching OpenBLAS's register tiles. */
 #define GEMM_ALIGN 16
+/*
+ * Blocks per thread: more than one, so a thread the OS descheduled on the
+ * shared machine costs the team a block rather than half the GEMM (blocks
+ * are taken dynamically). Narrower than GEMM_MIN_BLOCK is not worth a call.
+ */
+#define GEMM_BLOCKS_PER_THREAD 4
+#define GEMM_MIN_BLOCK 192
 
 struct gemm_job {
 	const struct ts_gemm *g;
@@ -119,10 +126,15 @@ int ts_cpu_gemm(struct ts_dev *dev, const struct ts_gemm *g)
 	job.split_n = g->n >= g->m;
 	job.block = job.split_n ? g->n : g->m;
 	/* Split each GEMM only when the batch alone cannot keep the team busy. */
-	if (batch < d->threads && (double)g->m * g->n * g->k >= GEMM_SPLIT_MACS) {
-		int64_t dim = job.block, per = (d->threads + batch - 1) / batch;
-		int64_t blk = (dim + per - 1) / per;
+	if (batch < d->threads * GEMM_BLOCKS_PER_THREAD &&
+	    (double)g->m * g->n * g->k >= GEMM_SPLIT_MACS) {
+		int64_t dim = job.block;
+		int64_t per = (d->threads * GEMM_BLOCKS_PER_THREAD + batch - 1) / batch;
+		int64_t blk = (dim + per - 1) / per, min = (dim + d->threads - 1) / d->threads;
 
+		/* Not narrower than the floor, unless that would idle a thread. */
+		if (blk < GEMM_MIN_BLOCK)
+			blk = min < GEMM_MIN_BLOCK ? min : GEMM_MIN_BLOCK;
 		blk = (blk + GEMM_ALIGN - 1) / GEMM_ALIGN * GEMM_ALIGN;
 		job.block = blk < dim ? blk : dim;
 		job.chunks = (dim + job.block - 1) / job.block;
