@@ -37,6 +37,11 @@ int ts_cuda_use(struct ts_dev *dev)
 	return rc;
 }
 
+void ts_cuda_forget_current(void)
+{
+	cur_ordinal = -1;
+}
+
 struct ts_dev *ts_cuda_bound(void)
 {
 	return bound_dev;

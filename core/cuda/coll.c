@@ -33,6 +33,7 @@ static void comm_free(struct ts_comm *c)
 		for (int i = 0; i < c->n; i++)
 			if (c->nccl[i])
 				TS_NCCL(ncclCommDestroy(c->nccl[i]));
+		ts_cuda_forget_current();
 	}
 	if (c->barrier_buf) {
 		for (int i = 0; i < c->n; i++) {
@@ -85,6 +86,8 @@ int ts_cuda_comm_create(struct ts_backend *be, struct ts_dev *const *devs, int n
 			goto err;
 	}
 	rc = TS_NCCL(ncclCommInitAll(c->nccl, n, ordinals));
+	/* It visits every member's device: whatever we remember as current is stale. */
+	ts_cuda_forget_current();
 	if (rc) {
 		/* Nothing was created: don't finalise garbage handles. */
 		free(c->nccl);

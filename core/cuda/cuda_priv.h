@@ -97,6 +97,8 @@ int ts_nccl_err(ncclResult_t r, const char *call, const char *file, int line);
 
 /* Make @dev current on this thread (cheap when it already is). */
 int ts_cuda_use(struct ts_dev *dev);
+/* Forget which device is current on this thread (after a library switched it). */
+void ts_cuda_forget_current(void);
 /* The device bound to this thread by bind_thread, or NULL. */
 struct ts_dev *ts_cuda_bound(void);
 /* Grow-only per-device scratch of at least @bytes (stream-ordered use only). */

@@ -249,6 +249,7 @@ int ts_cuda_gemm(struct ts_dev *dev, const struct ts_gemm *g)
 	struct gemm_key key;
 	int64_t batch = g->batch > 1 ? g->batch : 1;
 	int fuse_act, fuse_bias, rc;
+	cublasStatus_t st;
 
 	rc = check_args(g);
 	if (rc || g->m == 0 || g->n == 0)
@@ -290,6 +291,9 @@ int ts_cuda_gemm(struct ts_dev *dev, const struct ts_gemm *g)
 	key.align_b = ptr_align(g->b);
 	key.align_c = ptr_align(g->c);
 
+	/* A batch sharing an operand (stride 0) goes to cuBLAS, which documents that case. */
+	if (batch > 1 && (!g->stride_a || !g->stride_b || !g->stride_c))
+		return gemm_fallback(dev, g, batch);
 	rc = plan_get(dev, &key, &p);
 	if (rc)
 		return rc;
@@ -301,9 +305,14 @@ int ts_cuda_gemm(struct ts_dev *dev, const struct ts_gemm *g)
 		if (rc)
 			return rc;
 	}
-	rc = TS_CUBLAS(cublasLtMatmul(dev->lt, p->op, &g->alpha, g->b, p->la, g->a, p->lb, &g->beta,
-				      g->c, p->lc, g->c, p->lc, &p->algo, dev->lt_ws,
-				      dev->lt_ws_bytes, dev->stream));
+	st = cublasLtMatmul(dev->lt, p->op, &g->alpha, g->b, p->la, g->a, p->lb, &g->beta, g->c,
+			    p->lc, g->c, p->lc, &p->algo, dev->lt_ws, dev->lt_ws_bytes, dev->stream);
+	if (st == CUBLAS_STATUS_NOT_SUPPORTED) {
+		/* The heuristic's choice refused these pointers after all: stop asking it. */
+		p->usable = 0;
+		return gemm_fallback(dev, g, batch);
+	}
+	rc = TS_CUBLAS(st);
 	if (rc)
 		return rc;
 	if ((g->bias && !fuse_bias) || !fuse_act)
