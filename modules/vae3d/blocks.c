@@ -24,15 +24,16 @@ int vae_res_load(struct vae_params *ps, struct vae_res *r, int temporal, const c
 	vsnprintf(name, sizeof(name), fmt, ap);
 	va_end(ap);
 	r->sc.w = r->sc.b = -1;
-	err = vae_conv_load(ps, &r->c1, bias, "%s.conv1%s", name, cs);
+	/* norm1 fixes the input width; every later shape is checked against it. */
+	err = vae_norm_load(ps, &r->n1, -1, "%s.norm1", name);
 	if (!err)
-		err = vae_conv_load(ps, &r->c2, bias, "%s.conv2%s", name, cs);
+		err = vae_conv_load(ps, &r->c1, bias, "%s.conv1%s", name, cs);
 	if (!err)
-		err = vae_norm_load(ps, &r->n1, r->c1.c_in, "%s.norm1", name);
+		err = vae_conv_expect(ps, &r->c1, r->n1.c, r->c1.c_out, 3, "conv1");
 	if (!err)
 		err = vae_norm_load(ps, &r->n2, r->c1.c_out, "%s.norm2", name);
 	if (!err)
-		err = vae_conv_expect(ps, &r->c1, r->c1.c_in, r->c1.c_out, 3, "conv1");
+		err = vae_conv_load(ps, &r->c2, bias, "%s.conv2%s", name, cs);
 	if (!err)
 		err = vae_conv_expect(ps, &r->c2, r->c1.c_out, r->c1.c_out, 3, "conv2");
 	if (err || r->c1.c_in == r->c1.c_out)

@@ -255,7 +255,7 @@ int vae_conv_expect(struct vae_params *ps, const struct vae_conv *cv, int c_in, 
 	return TS_EFORMAT;
 }
 
-/* "<name>.weight" and "<name>.bias", both [c]. */
+/* "<name>.weight" and "<name>.bias", both [c] (@c < 0: whatever the weight has). */
 int vae_norm_load(struct vae_params *ps, struct vae_norm *n, int c, const char *fmt, ...)
 {
 	char name[VAE_KEY_MAX];
@@ -265,10 +265,11 @@ int vae_norm_load(struct vae_params *ps, struct vae_norm *n, int c, const char *
 	va_start(ap, fmt);
 	vsnprintf(name, sizeof(name), fmt, ap);
 	va_end(ap);
-	n->c = c;
 	n->w = vae_param(ps, 1, s, "%s.weight", name);
 	if (n->w < 0)
 		return n->w;
+	n->c = (int)ps->p[n->w].src[0].shape[0];
+	s[0] = n->c;
 	n->b = vae_param(ps, 1, s, "%s.bias", name);
 	return n->b < 0 ? n->b : 0;
 }

@@ -20,6 +20,7 @@
 #include "backend.h"
 #include "../../core/config.h"
 #include "registry.h"
+#include "safetensors.h"
 #include "tap.h"
 
 struct vaetest {
@@ -124,6 +125,33 @@ static inline double vaetest_rel_inf(const float *a, const float *b, int64_t n)
 			den = fabs((double)b[i]);
 	}
 	return den > 0 ? num / den : num;
+}
+
+/*
+ * Rewrite the tensors of @src into @dst: @fn sees each tensor (a copy of its
+ * view) and may rename it (write into @name, 256 bytes), change it, or
+ * return 0 to drop it. The data stays in @src's mapping: @src stays open.
+ */
+typedef int (*vaetest_edit_fn)(void *arg, char *name, struct ts_tensor *t);
+
+static inline int vaetest_rewrite(struct ts_st *src, const char *dst, vaetest_edit_fn fn, void *arg)
+{
+	int n = ts_st_count(src), m = 0, err;
+	struct ts_tensor *t = calloc((size_t)n, sizeof(*t));
+	char (*names)[256] = calloc((size_t)n, 256);
+
+	for (int i = 0; t && names && i < n; i++) {
+		snprintf(names[m], 256, "%s", ts_st_key(src, i));
+		ts_st_get(src, names[m], &t[m]);
+		if (fn && !fn(arg, names[m], &t[m]))
+			continue;
+		t[m].name = names[m];
+		m++;
+	}
+	err = t && names ? ts_st_write(dst, t, m, NULL) : TS_ENOMEM;
+	free(t);
+	free(names);
+	return err;
 }
 
 #endif /* TS_TESTS_VAETEST_H */

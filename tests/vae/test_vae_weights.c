@@ -1,0 +1,232 @@
+// SPDX-License-Identifier: MIT
+/*
+ * tests/vae/test_vae_weights.c - bad weight files are refused at configure
+ * with a message naming the file and the key: a missing tensor, a wrong
+ * shape, a wrong dtype, a file that holds no VAE, a kind that does not match
+ * the file; and both SD key layouts (diffusers' current and legacy attention
+ * names) decode exactly like the ldm original.
+ */
+#include <unistd.h>
+
+#include "log.h"
+#include "vaetest.h"
+
+#define SD_A "tests/data/golden/sd_vae_decoder/a.safetensors"
+#define TV_A "tests/data/golden/vae_temporal/a_decode.safetensors"
+
+static char logbuf[8192];
+
+static void sink(enum ts_log_level lvl, const char *line, void *arg)
+{
+	size_t used = strlen(logbuf);
+
+	snprintf(logbuf + used, sizeof(logbuf) - used, "%s\n", line);
+}
+
+struct edit {
+	const char *key;     /* tensor to change */
+	int drop;            /* remove it */
+	int64_t dim1;        /* > 0: new shape[1], data cut to fit */
+	enum ts_dtype dtype; /* != F32: relabel */
+	char path[64];
+};
+
+static int edit_fn(void *arg, char *name, struct ts_tensor *t)
+{
+	struct edit *e = arg;
+
+	if (strncmp(name, "input.", 6) == 0 || strncmp(name, "output.", 7) == 0)
+		return 1;
+	if (strcmp(name, e->key))
+		return 1;
+	if (e->drop)
+		return 0;
+	if (e->dim1 > 0)
+		t->shape[1] = e->dim1;
+	if (e->dtype != TS_F32) {
+		t->dtype = e->dtype;
+		t->shape[0] /= 2; /* same bytes: I64 halves the count */
+	}
+	return 1;
+}
+
+/* Configure from a damaged copy of @golden; expect @want and a log naming the file and key. */
+static void refused(struct vaetest *vt, const char *golden, struct edit *e, int want,
+		    const char *what)
+{
+	struct ts_st *st;
+	struct ts_config *cfg = NULL;
+	char wkey[128];
+	void *dec = NULL;
+	int err;
+
+	snprintf(e->path, sizeof(e->path), "/tmp/test_vae_w.%d.safetensors", (int)getpid());
+	if (ts_st_open(golden, &st))
+		return;
+	err = vaetest_rewrite(st, e->path, edit_fn, e);
+	ts_st_close(st);
+	if (!ok(!err, "%s: damaged copy written", what))
+		return;
+	snprintf(wkey, sizeof(wkey), "weights=%s", e->path);
+	logbuf[0] = '\0';
+	err = vaetest_configure(vt, &cfg, &dec, wkey, NULL);
+	ok(err == want, "%s: refused with %s (got %s)", what, ts_strerror(want), ts_strerror(err));
+	ok(strstr(logbuf, e->path) && strstr(logbuf, e->key), "%s: the message names file and key",
+	   what);
+	tap_diag("%s", logbuf);
+	if (!err)
+		vt->ops->release(dec);
+	ts_config_free(cfg);
+	unlink(e->path);
+}
+
+static void test_refusals(struct vaetest *vt)
+{
+	struct edit miss = { .key = "decoder.mid.block_1.conv2.weight", .drop = 1 };
+	struct edit shape = { .key = "decoder.up.0.block.0.conv1.weight", .dim1 = 32 };
+	struct edit attn = { .key = "decoder.mid.attn_1.k.weight", .dim1 = 32 };
+	struct edit tmiss = { .key = "decoder.res_blocks.0.norm2.bias", .drop = 1 };
+	struct edit tshape = { .key = "decoder.conv_blocks.0.conv.weight", .dim1 = 32 };
+	struct edit dtype = { .key = "decoder.conv_in.bias", .dtype = TS_I64 };
+
+	refused(vt, SD_A, &miss, TS_ENOENT, "sd: missing tensor");
+	refused(vt, SD_A, &shape, TS_EFORMAT, "sd: conv with the wrong input channels");
+	refused(vt, SD_A, &attn, TS_EFORMAT, "sd: attention key projection of the wrong shape");
+	refused(vt, SD_A, &dtype, TS_EFORMAT, "sd: integer bias");
+	refused(vt, TV_A, &tmiss, TS_ENOENT, "temporal: missing tensor");
+	refused(vt, TV_A, &tshape, TS_EFORMAT, "temporal: time conv of the wrong shape");
+}
+
+static void test_not_a_vae(struct vaetest *vt)
+{
+	struct ts_config *cfg = NULL;
+	void *dec = NULL;
+	int err;
+
+	logbuf[0] = '\0';
+	err = vaetest_configure(vt, &cfg, &dec, "weights=tests/data/golden/vae_temporal/"
+				"a_encode.safetensors", "kind=sd", NULL);
+	ok(err == TS_EINVAL && strstr(logbuf, "kind"), "a temporal file configured as kind=sd "
+	   "is refused naming the key");
+	if (!err)
+		vt->ops->release(dec);
+	ts_config_free(cfg);
+	logbuf[0] = '\0';
+	err = vaetest_configure(vt, &cfg, &dec, "weights=/nonexistent.safetensors", NULL);
+	ok(err == TS_ENOENT && strstr(logbuf, "/nonexistent.safetensors"), "a missing file is "
+	   "refused naming it");
+	ts_config_free(cfg);
+}
+
+/* ldm -> diffusers names (spec §2.4), @legacy: query/key/value/proj_attn. */
+static int to_diffusers(void *arg, char *name, struct ts_tensor *t)
+{
+	static const char *const cur[4] = { "to_q", "to_k", "to_v", "to_out.0" };
+	static const char *const old[4] = { "query", "key", "value", "proj_attn" };
+	static const char *const ldm[4] = { "q.", "k.", "v.", "proj_out." };
+	const char *const *att = *(int *)arg ? old : cur;
+	char rest[160], out[256];
+	int k, j, L = 2;
+
+	if (!strncmp(name, "input.", 6) || !strncmp(name, "output.", 7))
+		return 1;
+	snprintf(out, sizeof(out), "%s", name);
+	if (sscanf(name, "decoder.up.%d.block.%d.%159s", &k, &j, rest) == 3)
+		snprintf(out, sizeof(out), "decoder.up_blocks.%d.resnets.%d.%s", L - 1 - k, j,
+			 strncmp(rest, "nin_shortcut", 12) ? rest : "conv_shortcut.bias");
+	if (sscanf(name, "decoder.up.%d.block.%d.nin_shortcut.%159s", &k, &j, rest) == 3)
+		snprintf(out, sizeof(out), "decoder.up_blocks.%d.resnets.%d.conv_shortcut.%s",
+			 L - 1 - k, j, rest);
+	if (sscanf(name, "decoder.up.%d.upsample.conv.%159s", &k, rest) == 2)
+		snprintf(out, sizeof(out), "decoder.up_blocks.%d.upsamplers.0.conv.%s", L - 1 - k,
+			 rest);
+	if (sscanf(name, "decoder.mid.block_%d.%159s", &k, rest) == 2)
+		snprintf(out, sizeof(out), "decoder.mid_block.resnets.%d.%s", k - 1, rest);
+	if (sscanf(name, "decoder.norm_out.%159s", rest) == 1)
+		snprintf(out, sizeof(out), "decoder.conv_norm_out.%s", rest);
+	if (sscanf(name, "decoder.mid.attn_1.norm.%159s", rest) == 1)
+		snprintf(out, sizeof(out), "decoder.mid_block.attentions.0.group_norm.%s", rest);
+	for (int i = 0; i < 4; i++) {
+		if (sscanf(name, "decoder.mid.attn_1.%159s", rest) != 1 ||
+		    strncmp(rest, ldm[i], strlen(ldm[i])))
+			continue;
+		snprintf(out, sizeof(out), "decoder.mid_block.attentions.0.%s.%s", att[i],
+			 rest + strlen(ldm[i]));
+		if (t->ndim == 4)
+			t->ndim = 2; /* diffusers' Linear: [c, c], not [c, c, 1, 1] */
+	}
+	strcpy(name, out);
+	return 1;
+}
+
+struct dec_run {
+	struct vaetest *vt;
+	void *dec;
+	struct ts_tensor z, out;
+	int err;
+};
+
+static int decode_on_dev(struct ts_dev *dev, void *arg)
+{
+	struct dec_run *r = arg;
+	void *w = NULL;
+	int err = r->vt->ops->load(r->dec, dev, &w);
+
+	if (!err)
+		err = r->vt->ops->decode(r->dec, dev, w, &r->z, 0, &r->out);
+	r->vt->ops->unload(r->dec, dev, w);
+	return err;
+}
+
+static void test_layout(struct vaetest *vt, int legacy)
+{
+	char path[64], wkey[96];
+	struct ts_st *st, *conv;
+	struct ts_tensor ref;
+	struct ts_config *cfg = NULL;
+	struct dec_run r = { .vt = vt };
+	const char *what = legacy ? "diffusers (legacy attention names)" : "diffusers";
+
+	snprintf(path, sizeof(path), "/tmp/test_vae_hf.%d.safetensors", (int)getpid());
+	if (ts_st_open(SD_A, &st))
+		return;
+	ok(!vaetest_rewrite(st, path, to_diffusers, &legacy), "%s copy written", what);
+	ts_st_close(st);
+	snprintf(wkey, sizeof(wkey), "weights=%s", path);
+	if (!ok(!vaetest_configure(vt, &cfg, &r.dec, wkey, "latent_scale=1", "kind=sd", NULL),
+		"%s layout configures", what))
+		goto out;
+	ts_st_open(path, &conv);
+	ok(!ts_st_get(conv, "decoder.up_blocks.1.resnets.0.conv_shortcut.weight", &ref) ||
+	   !ts_st_get(conv, "decoder.up_blocks.0.resnets.0.conv_shortcut.weight", &ref),
+	   "%s copy really uses diffusers names", what);
+	ts_st_get(conv, "input.z", &r.z);
+	r.err = vaetest_on_dev(vt, decode_on_dev, &r);
+	ts_st_get(conv, "output.decode", &ref);
+	if (ok(!r.err && ts_tensor_numel(&r.out) == ts_tensor_numel(&ref), "%s decodes", what))
+		ok(vaetest_rel_inf(r.out.data, ref.data, ts_tensor_numel(&ref)) < 1e-4,
+		   "%s: decode within 1e-4 of the golden output", what);
+	vt->host->free(r.out.data);
+	ts_st_close(conv);
+	vt->ops->release(r.dec);
+out:
+	ts_config_free(cfg);
+	unlink(path);
+}
+
+int main(int argc, char **argv)
+{
+	struct vaetest vt;
+	int err = vaetest_open(&vt, argv[0], 0);
+
+	if (!ok(!err, "vae3d module loaded and a CPU device opened (%s)", ts_strerror(err)))
+		return tap_done();
+	ts_log_set_sink(sink, NULL);
+	test_refusals(&vt);
+	test_not_a_vae(&vt);
+	test_layout(&vt, 0);
+	test_layout(&vt, 1);
+	ts_log_set_sink(NULL, NULL);
+	vaetest_close(&vt);
+	return tap_done();
+}
