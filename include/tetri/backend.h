@@ -36,9 +36,17 @@ static inline const struct ts_dev_base *ts_dev_base(const struct ts_dev *dev)
 
 /**
  * struct ts_backend_ops - a backend.
+ * @name: "cpu", "cuda", "sim": the [pool] backend value that selects it.
  * @create: open the backend for @n_devices devices (-1 = all it has).
+ * @destroy: close it; no device, memory or communicator of it is used after.
+ * @device_count: devices opened.
  * @device: the i-th device; valid until destroy.
+ * @device_info: fill @info (kind, memory, peak FLOP/s, link speed) of @dev.
  * @bind_thread: make the calling thread the worker of @dev (cudaSetDevice, affinity).
+ * @ops: the op table of @dev (struct ts_ops); @coll: collectives on its communicators.
+ * @alloc, @free: device memory, @elems elements of the storage dtype; NULL on failure.
+ * @upload: host @src of @src_dtype -> device @dst (converted); @download: device -> host F32.
+ * @sync: wait until the work queued on @dev is done (NULL: always synchronous).
  * @comm_create: a communicator over @devs (ascending pool order, distinct),
  *               created for those members only; @bytes_out its memory cost.
  * @comm_destroy: free it (no collective in flight).

@@ -42,6 +42,14 @@ struct ts_key {
 	const char *help;
 };
 
-struct ts_section; /* one validated section (opaque); may be synthetic (command line) */
+/*
+ * struct ts_section - one section of the config (opaque to modules): the
+ * [model NAME] a model or decoder is configured from, or [scheduler] for a
+ * policy. Read it through host->cfg_*; complain about a value through
+ * host->cfg_error(), which names file:line (or the command-line origin).
+ * Valid until the config is freed, which is after release()/destroy().
+ * It may be synthetic (built from the command line or a case file).
+ */
+struct ts_section;
 
 #endif /* TETRI_CONFIG_H */

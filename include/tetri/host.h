@@ -24,6 +24,7 @@
 
 #define TS_MAGIC_HOST TS_FOURCC('T', 'S', 'H', 'O')
 
+/* Log levels, most severe first; [server] log_level drops the levels after it. */
 enum ts_log_level { TS_LOG_ERROR = 0, TS_LOG_WARN = 1, TS_LOG_INFO = 2, TS_LOG_DEBUG = 3 };
 
 struct ts_st; /* an open safetensors file (mmapped, read-only) */
@@ -31,20 +32,46 @@ struct ts_st; /* an open safetensors file (mmapped, read-only) */
 /**
  * struct ts_host - functions the host lends to modules.
  * Strings returned by the host stay valid while the object they came from does.
+ *
+ * The table is passed to init() and to every create()/configure(); it is
+ * static and the same for the life of the process, so a module may keep
+ * the pointer. Its hdr is TS_ABI_HDR(TS_MAGIC_HOST, struct ts_host); the
+ * loader has already matched the module's major, so only fields appended in
+ * a later minor need TS_ABI_HAS(host, struct ts_host, field).
+ *
+ * Threads: log, cfg_*, alloc/free, st_get/st_meta/st_key/st_count/st_path
+ * (on an open file), dev_* (on the calling worker's own device) and
+ * rng_normal may be called from any thread, including inside step().
+ * register_*, st_open and st_close belong to init/configure/load time.
  */
 struct ts_host {
 	struct ts_abi_hdr hdr;
 
-	/* Logging: "[module] message". printf-style. */
+	/*
+	 * Logging: one line "level: [who] message" (a trailing newline is
+	 * optional); @who is normally the module's name. printf-style.
+	 */
 	void (*log)(enum ts_log_level lvl, const char *who, const char *fmt, ...)
 		__attribute__((format(printf, 3, 4)));
 
-	/* Registration (from init). The host keeps the pointers until the module is unloaded. */
+	/*
+	 * Registration (from init). The host keeps the pointers until the module is
+	 * unloaded. Each checks the ops header (magic, major, minor, size: logged
+	 * with both values), a non-empty name and the required functions, then
+	 * refuses a name its kind already has: 0, TS_EABI, TS_EINVAL or TS_EEXIST.
+	 * @self is the descriptor init() received.
+	 */
 	int (*register_model)(struct ts_module *self, const struct ts_model_ops *ops);
 	int (*register_decoder)(struct ts_module *self, const struct ts_decoder_ops *ops);
 	int (*register_policy)(struct ts_module *self, const struct ts_policy_ops *ops);
 
-	/* Validated config values (defaults applied). cfg_str returns NULL when absent. */
+	/*
+	 * Validated config values (defaults applied) of the section the module was
+	 * given. cfg_str returns NULL when the key is absent and has no default; the
+	 * others return 0 then. cfg_str of a TS_KEY_PATH key is the resolved path;
+	 * cfg_int of a TS_KEY_ENUM key is the index of the choice; cfg_float of an
+	 * INT key is its value as a double.
+	 */
 	const char *(*cfg_str)(const struct ts_section *sec, const char *key);
 	long long (*cfg_int)(const struct ts_section *sec, const char *key);
 	double (*cfg_float)(const struct ts_section *sec, const char *key);
@@ -54,11 +81,20 @@ struct ts_host {
 	int (*cfg_error)(const struct ts_section *sec, const char *key, const char *fmt, ...)
 		__attribute__((format(printf, 3, 4)));
 
-	/* Host memory (tracked; device-independent). */
+	/*
+	 * Host memory (counted, so leaks are visible; device-independent), aligned
+	 * like malloc. alloc logs and returns NULL on failure; free(NULL) is a no-op.
+	 * Memory a module hands to the host (e.g. a decoder's output) comes from here.
+	 */
 	void *(*alloc)(size_t bytes);
 	void (*free)(void *p);
 
-	/* safetensors: open (mmap, header validated), find a tensor, read metadata. */
+	/*
+	 * safetensors: open (mmap, header validated: dtypes, shapes, sizes, offsets
+	 * inside the file, no overlap; failures logged naming the file and key,
+	 * returning TS_ENOENT, TS_EIO or TS_EFORMAT), find a tensor, read metadata.
+	 * Tensor data points into the read-only mapping, valid until st_close.
+	 */
 	int (*st_open)(const char *path, struct ts_st **out);
 	/* 0, TS_ENOENT (logged by caller), never touches @out on failure. */
 	int (*st_get)(struct ts_st *st, const char *key, struct ts_tensor *out);
@@ -68,7 +104,12 @@ struct ts_host {
 	const char *(*st_key)(struct ts_st *st, int i); /* i-th tensor name, sorted */
 	void (*st_close)(struct ts_st *st);
 
-	/* Device memory and transfers (conversion to/from the device dtype included). */
+	/*
+	 * Device memory and transfers (conversion to/from the device dtype included),
+	 * routed to the backend that owns @dev. Sizes are elements of the device's
+	 * storage dtype (dev_ops(dev)->dtype); upload converts from @src_dtype,
+	 * download converts to F32. dev_sync waits for the device's queued work.
+	 */
 	const struct ts_ops *(*dev_ops)(struct ts_dev *dev);
 	const struct ts_coll_ops *(*dev_coll)(struct ts_dev *dev);
 	void *(*dev_alloc)(struct ts_dev *dev, size_t elems); /* elements of the device dtype */
