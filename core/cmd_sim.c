@@ -233,8 +233,8 @@ static int sim_run(int argc, char **argv)
 	if (!err)
 		err = ts_sim_run(env, tr, &a.o, &res);
 	if (!err && a.row)
-		printf("%-16s %6.3f %8.3f %8.3f %10.1f\n", a.row, res->sar, res->latency_p50,
-		       res->latency_p99, res->gpu_seconds);
+		printf("%-16s %6.3f %8.3f %8.3f %10.1f %6.3f\n", a.row, res->sar, res->latency_p50,
+		       res->latency_p99, res->gpu_seconds, res->sar_upper_bound);
 	else if (!err)
 		ts_sim_print_summary(res, stdout);
 	if (!err && a.out)
