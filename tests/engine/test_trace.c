@@ -1,0 +1,215 @@
+// SPDX-License-Identifier: MIT
+/*
+ * tests/engine/test_trace.c - cost tables from profile CSVs and from cost
+ * functions; traces: loading the reference files, refusing malformed ones,
+ * saving and reloading, and the generator's mix, rate and burstiness.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <tetri/error.h>
+
+#include "costtable.h"
+#include "log.h"
+#include "tap.h"
+#include "trace.h"
+
+static char *write_tmp(const char *text)
+{
+	static char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/tmp/ts_test_trace_XXXXXX");
+	fd = mkstemp(path);
+	if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+		return NULL;
+	close(fd);
+	return path;
+}
+
+static int csv_err(const char *text)
+{
+	struct ts_costbook *b;
+	char *p = write_tmp(text);
+	int err;
+
+	ts_costbook_new(&b);
+	err = ts_costbook_load_csv(b, p, NULL);
+	unlink(p);
+	ts_costbook_free(b);
+	return err;
+}
+
+static void test_profiles(void)
+{
+	struct ts_costbook *b;
+	const struct ts_cost *c;
+
+	ts_costbook_new(&b);
+	ok(!ts_costbook_load_csv(b, "profiles/flux1-dev-h100x8.csv", NULL), "FLUX profile loads");
+	ok(ts_costbook_count(b) == 4, "four shapes");
+	c = ts_costbook_find(b, "flux1-dev", 2048, 2048, 1);
+	ok(c && c->n_degrees == 4 && c->degree[3] == 8 && c->max_batch == 4, "2048: degrees 1-8, batch 1-4");
+	ok(c && ts_cost_seconds(c, 8, 1) == 0.166486, "2048 at 8, batch 1: 0.166486 s");
+	ok(c && ts_cost_seconds(c, 1, 4) == 3.953810, "2048 at 1, batch 4: 3.953810 s");
+	ok(c && ts_cost_seconds(c, 2, 3) < 0, "batch 3 was not profiled");
+	ok(c && ts_cost_seconds(c, 16, 1) < 0 && ts_cost_degree_index(c, 16) < 0, "no degree 16");
+	ok(ts_costbook_load_csv(b, "profiles/flux1-dev-h100x8.csv", NULL) == TS_EEXIST,
+	   "the same shapes twice: refused");
+	ok(!ts_costbook_load_csv(b, "profiles/sd3-medium-a40x4.csv", "sd3-a40"), "renamed on load");
+	c = ts_costbook_find(b, "sd3-a40", 1024, 1024, 0);
+	ok(c && c->n_degrees == 3 && ts_costbook_has_model(b, "sd3-a40") &&
+	   !ts_costbook_has_model(b, "sd3-medium"), "SD3 under its new name, degrees 1-4");
+	ok(ts_costbook_klass(b, c) == 6, "klass = index in the book (%d)", ts_costbook_klass(b, c));
+	ts_costbook_free(b);
+	ok(csv_err("model,width,height,degree,batch\nx,1,1,1,1\n") == TS_EFORMAT, "bad header");
+	ok(csv_err("model,width,height,degree,batch,step_s\nx,1,1,1,1,-2\n") == TS_EFORMAT,
+	   "negative step time");
+	ok(csv_err("model,width,height,degree,batch,step_s\nx,1,1,1,0.1\n") == TS_EFORMAT,
+	   "missing column");
+	ok(csv_err("model,width,height,degree,batch,step_s\nx,1,1,two,1,0.1\n") == TS_EFORMAT,
+	   "degree not a number");
+	ok(csv_err("model,width,height,degree,batch,step_s\n") == TS_EFORMAT, "no rows");
+}
+
+static double lin_cost(void *arg, int degree, int batch)
+{
+	return degree == 3 ? -1 : 0.5 * batch / degree;
+}
+
+static void test_cost_fn(void)
+{
+	static const int deg[] = { 1, 2, 3, 4 };
+	struct ts_costbook *b;
+	const struct ts_cost *c;
+
+	ts_costbook_new(&b);
+	ok(!ts_costbook_add_fn(b, "m", 64, 32, 1, deg, 4, 2, lin_cost, NULL), "table from a function");
+	c = ts_costbook_find(b, "m", 64, 32, 1);
+	ok(c && c->n_degrees == 3 && c->degree[2] == 4, "degree the function refuses is left out");
+	ok(c && ts_cost_seconds(c, 4, 2) == 0.25, "sampled value");
+	ok(!ts_costbook_find(b, "m", 32, 64, 1), "width and height are distinct");
+	ts_costbook_free(b);
+}
+
+static int trace_err(const char *text)
+{
+	struct ts_trace *t = NULL;
+	char *p = write_tmp(text);
+	int err = ts_trace_load(p, &t);
+
+	unlink(p);
+	ts_trace_free(t);
+	return err;
+}
+
+static void test_load(void)
+{
+	struct ts_trace *t;
+
+	ok(!ts_trace_load("traces/flux-uniform-r12-s1.csv", &t), "reference trace loads");
+	ok(t->n == 300 && t->n_models == 1 && !strcmp(t->req[0].model, "flux1-dev"),
+	   "300 requests of flux1-dev");
+	ok(t->req[0].arrival_s == 0.7215 && t->req[0].width == 2048 && t->req[0].slo_s == 5.0 &&
+	   t->req[0].steps == 28, "first request as written");
+	ts_trace_free(t);
+	ok(trace_err("id,arrival,model,width,height,steps,slo_s\n") == TS_EFORMAT, "bad header");
+	ok(trace_err("id,arrival_s,model,width,height,steps,slo_s\n0,1.0,m,256,256,28,1.5\n"
+		     "1,0.5,m,256,256,28,1.5\n") == TS_EFORMAT, "arrivals going back in time");
+	ok(trace_err("id,arrival_s,model,width,height,steps,slo_s\n0,1.0,m,256.5,256,28,1.5\n")
+	   == TS_EFORMAT, "fractional width");
+	ok(trace_err("id,arrival_s,model,width,height,steps,slo_s\n0,1.0,m,256,256,28\n")
+	   == TS_EFORMAT, "missing column");
+	ok(trace_err("id,arrival_s,model,width,height,steps,slo_s\n0,1.0,,256,256,28,1\n")
+	   == TS_EFORMAT, "empty model");
+	ok(ts_trace_load("/nonexistent/trace.csv", &t) == TS_ENOENT, "missing file");
+}
+
+static double frac_size(const struct ts_trace *t, int size)
+{
+	int n = 0;
+
+	for (int i = 0; i < t->n; i++)
+		n += t->req[i].width == size;
+	return (double)n / t->n;
+}
+
+/* Coefficient of variation of the gaps between arrivals. */
+static double gap_cv(const struct ts_trace *t)
+{
+	double sum = 0, sq = 0, prev = 0, mean;
+
+	for (int i = 0; i < t->n; i++) {
+		double g = t->req[i].arrival_s - prev;
+
+		prev = t->req[i].arrival_s;
+		sum += g;
+		sq += g * g;
+	}
+	mean = sum / t->n;
+	return sqrt(sq / t->n - mean * mean) / mean;
+}
+
+static void test_generate(void)
+{
+	struct ts_trace_gen g = {
+		.rate_per_min = 12, .count = 20000, .mix = TS_MIX_SKEWED, .seed = 7,
+		.model = "flux1-dev", .burst = 1.0,
+	};
+	struct ts_trace *a, *b, *c;
+	char *p;
+	int same = 1, slo_ok = 1;
+
+	ok(!ts_trace_generate(&g, &a) && !ts_trace_generate(&g, &b), "generate twice");
+	for (int i = 0; i < a->n; i++) {
+		same &= a->req[i].arrival_s == b->req[i].arrival_s && a->req[i].width == b->req[i].width;
+		slo_ok &= a->req[i].slo_s == (a->req[i].width == 256 ? 1.5 : a->req[i].width == 512 ? 2.0 :
+					      a->req[i].width == 1024 ? 3.0 : 5.0);
+	}
+	ok(same, "same seed, same trace");
+	ok(slo_ok, "base deadlines 1.5/2/3/5 s by size");
+	ok(fabs(frac_size(a, 2048) - 0.447) < 0.02, "skewed: %.3f of requests are 2048 (0.447)",
+	   frac_size(a, 2048));
+	ok(fabs(frac_size(a, 256) - 0.167) < 0.02, "skewed: %.3f are 256 (0.167)", frac_size(a, 256));
+	ok(fabs(a->req[a->n - 1].arrival_s / (a->n * 5.0) - 1) < 0.03,
+	   "12/min: %d requests in %.0f s (expect about %d)", a->n, a->req[a->n - 1].arrival_s,
+	   a->n * 5);
+	ok(fabs(gap_cv(a) - 1) < 0.05, "Poisson gaps: CV %.3f", gap_cv(a));
+	p = write_tmp("");
+	ok(!ts_trace_save(a, p) && !ts_trace_load(p, &c), "save and reload");
+	same = c->n == a->n;
+	for (int i = 0; same && i < a->n; i++)
+		same = c->req[i].arrival_s == a->req[i].arrival_s && c->req[i].id == a->req[i].id &&
+		       c->req[i].slo_s == a->req[i].slo_s && c->req[i].height == a->req[i].height &&
+		       !strcmp(c->req[i].model, a->req[i].model);
+	ok(same, "reloaded trace is the same trace");
+	unlink(p);
+	ts_trace_free(c);
+	ts_trace_free(b);
+	g.seed = 8;
+	g.mix = TS_MIX_UNIFORM;
+	g.burst = 3.0;
+	ok(!ts_trace_generate(&g, &b), "uniform, bursty");
+	ok(b->req[0].arrival_s != a->req[0].arrival_s, "another seed, another trace");
+	ok(fabs(frac_size(b, 2048) - 0.25) < 0.02 && fabs(frac_size(b, 512) - 0.25) < 0.02,
+	   "uniform: a quarter each (%.3f, %.3f)", frac_size(b, 2048), frac_size(b, 512));
+	ok(fabs(gap_cv(b) - 3) < 0.3, "burst 3: CV of the gaps %.2f", gap_cv(b));
+	ok(fabs(b->req[b->n - 1].arrival_s / (b->n * 5.0) - 1) < 0.1, "same mean rate when bursty");
+	g.rate_per_min = 0;
+	ok(ts_trace_generate(&g, &c) == TS_EINVAL, "rate 0 refused");
+	ts_trace_free(a);
+	ts_trace_free(b);
+}
+
+int main(void)
+{
+	ts_log_set_level(TS_LOG_WARN);
+	test_profiles();
+	test_cost_fn();
+	test_load();
+	test_generate();
+	return tap_done();
+}
