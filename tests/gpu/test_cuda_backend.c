@@ -132,6 +132,20 @@ int main(void)
 		return tap_done();
 	}
 
+	/* The registry's own loader must accept the same file (ABI checks, name). */
+	if (!getenv("TS_CUDA_SO")) {
+		const struct ts_backend_ops *found = NULL;
+		char dir[PATH_MAX + 32];
+
+		snprintf(dir, sizeof(dir), "%s", path);
+		ts_backend_set_dir(dirname(dirname(dir)));
+		rc = ts_backend_find("cuda", &found);
+		if (rc || found != cuda) {
+			ok(0, "cuda backend: the registry refuses %s (%s)", path, ts_strerror(rc));
+			return tap_done();
+		}
+	}
+
 	setenv("TS_CUDA_DTYPE", "bf16", 1);
 	rc = cuda->create(ts_host_api(), -1, &be);
 	if (rc == TS_ENODEV) {
