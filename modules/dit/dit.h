@@ -25,6 +25,7 @@ struct dit_model {
 	const struct ts_host *host;
 	char name[64];          /* section instance, for the klass key */
 	char *weights;          /* weight file path (owned) */
+	int random_weights;     /* no file: N(0, 1/fan_in) from the host's Philox */
 	enum dit_layout layout;
 
 	/* architecture */

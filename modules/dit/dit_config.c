@@ -13,8 +13,10 @@
 #include "dit.h"
 
 const struct ts_key dit_keys[] = {
-	{ .name = "weights", .type = TS_KEY_PATH, .required = 1,
+	{ .name = "weights", .type = TS_KEY_PATH,
 	  .help = "safetensors file, original (facebookresearch) or diffusers key layout" },
+	{ .name = "random_weights", .type = TS_KEY_BOOL, .def = "false",
+	  .help = "fill the weights from N(0, 1/fan_in) instead of a file (benchmarks, profiling)" },
 	{ .name = "layout", .type = TS_KEY_ENUM, .def = "auto", .choices = "auto|original|diffusers",
 	  .help = "key layout of the weights; auto detects it" },
 	{ .name = "variant", .type = TS_KEY_ENUM, .def = "DiT-XL/2",
@@ -224,11 +226,12 @@ int dit_configure(const struct ts_host *host, const struct ts_section *sec, void
 		err = dit_model_derive(m);
 	if (err)
 		goto free_model;
-	if (!path) {
-		err = host->cfg_error(sec, "weights", "is required");
+	m->random_weights = host->cfg_bool(sec, "random_weights");
+	if (!path && !m->random_weights) {
+		err = host->cfg_error(sec, "weights", "is required unless random_weights = true");
 		goto free_model;
 	}
-	m->weights = dup_str(host, path);
+	m->weights = dup_str(host, path ? path : "(random weights)");
 	if (!m->weights) {
 		err = TS_ENOMEM;
 		goto free_model;

@@ -11,6 +11,7 @@
  * Every tensor is checked for presence, dtype (F32, F16, BF16) and shape
  * before upload; a problem is logged naming the file and the key.
  */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -20,9 +21,48 @@ struct wload {
 	const struct ts_host *host;
 	const struct dit_model *m;
 	struct ts_dev *dev;
-	struct ts_st *st;
+	struct ts_st *st;       /* NULL with random weights */
 	const char *path;
+	uint64_t n_random;      /* tensors filled so far */
+	float *pool;            /* random normals shared by the tensors */
 };
+
+#define DIT_RANDOM_SEED 0x44695444ull /* "DiTD" */
+#define DIT_POOL (1 << 20)              /* normals drawn once per load */
+
+/*
+ * Random weights stand in for a checkpoint in benchmarks and profiling:
+ * N(0, 1/fan_in) for matrices (activations stay around 1 through the
+ * blocks, like the golden files' weights), N(0, 0.05^2) for biases. The
+ * normals come from one pool read at a per-tensor offset, because drawing
+ * 675M fresh normals for DiT-XL would cost more than the forward.
+ */
+static int fill_random(struct wload *l, void *dst, int ndim, const int64_t *shape)
+{
+	int64_t n = 1, start;
+	float *buf;
+	double scale;
+	int err;
+
+	if (!l->pool) {
+		l->pool = l->host->alloc(sizeof(float) * DIT_POOL);
+		if (!l->pool)
+			return TS_ENOMEM;
+		l->host->rng_normal(DIT_RANDOM_SEED, 0, 0, l->pool, DIT_POOL);
+	}
+	for (int i = 0; i < ndim; i++)
+		n *= shape[i];
+	scale = ndim == 1 ? 0.05 : 1.0 / sqrt((double)(n / shape[0]));
+	buf = l->host->alloc(sizeof(float) * (size_t)n);
+	if (!buf)
+		return TS_ENOMEM;
+	start = (int64_t)((l->n_random++ * 7919u) % DIT_POOL);
+	for (int64_t i = 0; i < n; i++)
+		buf[i] = (float)(l->pool[(start + i) % DIT_POOL] * scale);
+	err = l->host->dev_upload(l->dev, dst, buf, TS_F32, n);
+	l->host->free(buf);
+	return err;
+}
 
 static void shape_str(char *buf, size_t n, int ndim, const int64_t *shape)
 {
@@ -67,6 +107,8 @@ static int fetch(struct wload *l, const char *key, void *dst, int ndim, int64_t 
 	struct ts_tensor t;
 	int err;
 
+	if (!l->st)
+		return fill_random(l, dst, ndim, shape);
 	if (l->host->st_get(l->st, key, &t)) {
 		l->host->log(TS_LOG_ERROR, DIT_WHO, "%s: missing tensor '%s'", l->path, key);
 		return TS_ENOENT;
@@ -213,7 +255,7 @@ static int load_pos(struct wload *l, struct dit_weights *w, const char *key)
 	float *pos;
 	int err;
 
-	if (!l->host->st_get(l->st, key, &t)) {
+	if (l->st && !l->host->st_get(l->st, key, &t)) {
 		err = check(l, key, &t, 3, shape);
 		if (err)
 			return err;
@@ -252,7 +294,7 @@ static int detect_layout(struct wload *l, enum dit_layout *out)
 {
 	struct ts_tensor t;
 
-	if (l->m->layout != DIT_LAYOUT_AUTO) {
+	if (l->m->layout != DIT_LAYOUT_AUTO || !l->st) {
 		*out = l->m->layout;
 		return 0;
 	}
@@ -315,14 +357,18 @@ int dit_load(void *model, struct ts_dev *dev, void **weights)
 		goto free_blk;
 	}
 	carve(m, w, w->arena, esz);
-	err = host->st_open(l.path, &l.st);
-	if (err) {
-		host->log(TS_LOG_ERROR, DIT_WHO, "%s: cannot open weights: %s", l.path,
-			  ts_strerror(err));
-		goto free_arena;
+	if (!m->random_weights) {
+		err = host->st_open(l.path, &l.st);
+		if (err) {
+			host->log(TS_LOG_ERROR, DIT_WHO, "%s: cannot open weights: %s", l.path,
+				  ts_strerror(err));
+			goto free_arena;
+		}
 	}
 	err = load_all(&l, w, esz);
-	host->st_close(l.st);
+	if (l.st)
+		host->st_close(l.st);
+	host->free(l.pool);
 	if (err)
 		goto free_arena;
 	*weights = w;
