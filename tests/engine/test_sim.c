@@ -7,6 +7,9 @@
  * swaps that lose nothing and run nothing twice; the must-show timing.
  */
 #include <libgen.h>
+#include <math.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +118,8 @@ static void check_summary(struct ts_sim_env *env)
 	ok(below_p50 >= 150 && below_p50 < 300, "p50 splits the latencies (%d below)", below_p50);
 	ok(r->mean_degree == 8.0, "mean degree 8");
 	ok(r->latency_p99 >= r->latency_p50, "p99 >= p50");
+	ok(r->cache_misses == 0 && r->cache_hits == 300, "0-7 prewarmed from [pool] prewarm: "
+	   "every group a hit (%ld misses)", r->cache_misses);
 	ts_sim_result_free(r);
 	ts_trace_free(t);
 }
@@ -157,12 +162,84 @@ static void check_swap(struct ts_sim_env *env)
 	ts_trace_free(t);
 }
 
+/*
+ * A model without a profile, costed by its module (tests/engine/simcost.c):
+ * the table is built from the cost function on first use and the requests
+ * take exactly what it says.
+ */
+static void check_cost_function(void)
+{
+	static const char ini[] =
+		"[pool]\nbackend = sim\ndevices = 4\n"
+		"[scheduler]\npolicy = fixed\nk = 2\n"
+		"[model toy]\nmodule = simcost\nscale = 2.0\n";
+	static const struct ts_trace_req req[2] = {
+		{ .id = 1, .arrival_s = 0.0, .model = "toy", .width = 512, .height = 512,
+		  .frames = 1, .steps = 10, .slo_s = 1.0 },
+		{ .id = 2, .arrival_s = 0.1, .model = "toy", .width = 1024, .height = 1024,
+		  .frames = 1, .steps = 10, .slo_s = 1.0 },
+	};
+	struct ts_trace t = { .n = 2, .req = (struct ts_trace_req *)req };
+	char path[] = "/tmp/ts_test_sim_XXXXXX";
+	struct ts_sim_env *env = NULL;
+	struct ts_sim_result *r = NULL;
+	const struct ts_cost *c;
+	double s512 = 2.0 * 0.01 * 1024 / 1024 / pow(2, 0.75);
+	double s1024 = 2.0 * 0.01 * 4096 / 1024 / pow(2, 0.75);
+	FILE *f;
+	int fd = mkstemp(path);
+
+	f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (!ok(f && fputs(ini, f) >= 0 && !fclose(f), "config with a cost-function model"))
+		return;
+	ok(!ts_sim_env_load(path, &env), "loads: module simcost configured, no profile");
+	unlink(path);
+	if (!env)
+		return;
+	ok(!ts_sim_run(env, &t, &(struct ts_sim_opts){ .quiet = 1 }, &r), "simulates");
+	c = ts_costbook_find(ts_sim_env_costs(env), "toy", 1024, 1024, 1);
+	ok(c && c->n_degrees == 3 && c->max_batch == 2, "table sampled over its degrees and batches");
+	ok(c && fabs(ts_cost_seconds(c, 2, 1) - s1024) < 1e-12, "step time from the function");
+	if (r) {
+		ok(fabs(r->req[0].finish_s - 10 * s512) < 1e-9, "512: 10 steps at degree 2 (%g s)",
+		   r->req[0].finish_s);
+		ok(fabs(r->req[1].finish_s - (0.1 + 10 * s1024)) < 1e-9,
+		   "1024 starts on arrival on the other pair (%g s)", r->req[1].finish_s);
+		ok(r->met == 2, "both in time");
+	}
+	ts_sim_result_free(r);
+	ts_sim_env_free(env);
+}
+
+/*
+ * On the A40 box (islands 0-1 2-3) pairs stay inside an island: only the
+ * prewarmed pairs are ever used. (The pick itself, where the lowest free
+ * devices would cross islands, is checked in test_groupcache.)
+ */
+static void check_islands(struct ts_sim_env *env)
+{
+	struct ts_trace *t;
+	struct ts_sim_result *r;
+	const char *k2[] = { "k=2", NULL };
+	struct ts_sim_opts o = { .policy = "fixed", .params = k2, .quiet = 1 };
+
+	ts_trace_load("traces/sd3-skewed-r12-s1.csv", &t);
+	if (ok(!ts_sim_run(env, t, &o, &r), "SD3 skewed, fixed k=2")) {
+		ok(r->cache_misses == 0 && r->cache_hits == 300,
+		   "every pair is 0-1 or 2-3 (%ld groups outside the islands)", r->cache_misses);
+		ts_sim_result_free(r);
+	}
+	ts_trace_free(t);
+}
+
 static void set_module_path(const char *argv0)
 {
-	char exe[PATH_MAX], path[PATH_MAX + 16];
+	char exe[PATH_MAX], path[2 * PATH_MAX + 64];
+	const char *dir;
 
 	snprintf(exe, sizeof(exe), "%s", argv0);
-	snprintf(path, sizeof(path), "%s/../modules", dirname(exe));
+	dir = dirname(exe);
+	snprintf(path, sizeof(path), "%s/../modules:%s/engine-modules", dir, dir);
 	ts_loader_set_path(path);
 }
 
@@ -185,8 +262,10 @@ int main(int argc, char **argv)
 			check_against_reference(env, traces[i], k);
 	check_summary(env);
 	check_swap(env);
+	check_cost_function();
 	if (ok(!ts_sim_env_load("configs/sim-sd3-medium-a40x4.ini", &sd3), "SD3/A40 config")) {
 		check_against_reference(sd3, "traces/sd3-uniform-r12-s1.csv", 2);
+		check_islands(sd3);
 		check_against_reference(sd3, "traces/sd3-skewed-r12-s1.csv", 4);
 		ts_sim_env_free(sd3);
 	}
