@@ -60,6 +60,13 @@ static float load_f(const void *p, enum ts_dtype t, int64_t i)
 		return ts_bf16_to_f32(((const uint16_t *)p)[i]);
 	case TS_F16:
 		return ts_f16_to_f32(((const uint16_t *)p)[i]);
+	case TS_I64:
+		return (float)((const int64_t *)p)[i];
+	case TS_I32:
+		return (float)((const int32_t *)p)[i];
+	case TS_U8:
+	case TS_BOOL:
+		return (float)((const uint8_t *)p)[i];
 	default:
 		return 0;
 	}
@@ -67,7 +74,7 @@ static float load_f(const void *p, enum ts_dtype t, int64_t i)
 
 int ts_host_convert(void *to, enum ts_dtype tt, const void *from, enum ts_dtype ft, int64_t n)
 {
-	if (ft != TS_F32 && ft != TS_F64 && ft != TS_BF16 && ft != TS_F16)
+	if ((unsigned)ft >= TS_DTYPE_COUNT_)
 		return TS_ENOTSUP;
 	if (tt == TS_F32) {
 		float *y = to;

@@ -8,8 +8,9 @@
 #include <tetri/tensor.h>
 
 /*
- * Convert @n elements of @from (dtype @ft) into @to (dtype @tt). Sources:
- * F32, F16, BF16, F64; destinations: F32, BF16. Rounds to nearest even.
+ * Convert @n elements of @from (dtype @ft) into @to (dtype @tt), by value
+ * (integers and bytes become the floats they count, as on the CPU backend).
+ * Sources: every enum ts_dtype; destinations: F32, BF16. Rounds to nearest even.
  * Returns 0 or TS_ENOTSUP for other pairs.
  */
 int ts_host_convert(void *to, enum ts_dtype tt, const void *from, enum ts_dtype ft, int64_t n);
