@@ -6,6 +6,7 @@
  * virtual devices (OpenBLAS called from many threads at once).
  */
 #include <limits.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include "backend.h"
@@ -30,6 +31,22 @@ static struct ts_dev *other_device(struct ts_backend *be, int i)
 	return NULL;
 }
 
+/* Devices of the "other" backend, to drive run_spmd's thread-per-device path. */
+struct other_dev {
+	struct ts_dev_base base;
+	pthread_t bound_to;
+	int bound;
+};
+
+static int other_bind(struct ts_dev *dev)
+{
+	struct other_dev *d = (struct other_dev *)(void *)dev;
+
+	d->bound_to = pthread_self();
+	d->bound = 1;
+	return 0;
+}
+
 static const struct ts_backend_ops other_ops = {
 	.hdr = TS_ABI_HDR(TS_MAGIC_BACKEND, struct ts_backend_ops),
 	.name = "other",
@@ -37,7 +54,30 @@ static const struct ts_backend_ops other_ops = {
 	.destroy = other_destroy,
 	.device_count = other_count,
 	.device = other_device,
+	.bind_thread = other_bind,
 };
+
+static int other_rank(struct ts_dev *dev, int rank, void *p)
+{
+	struct other_dev *d = (struct other_dev *)(void *)dev;
+
+	if (!d->bound || !pthread_equal(d->bound_to, pthread_self()) || d->base.index != rank)
+		return TS_EINVAL;
+	return rank == 1 ? TS_EDEVICE : 0;
+}
+
+static void test_spmd_threads(void)
+{
+	struct other_dev devs[3];
+	struct ts_dev *list[3];
+
+	for (int i = 0; i < 3; i++) {
+		devs[i] = (struct other_dev){ .base = { .be = &other_ops, .index = i } };
+		list[i] = (struct ts_dev *)(void *)&devs[i];
+	}
+	ok(ts_backend_run_spmd(list, 3, other_rank, NULL) == TS_EDEVICE,
+	   "run_spmd on another backend's devices binds one thread per device, returns rank 1's error");
+}
 
 /* The folder of this test binary: the fake backends are built next to it. */
 static void test_dir(char *dir, size_t size, const char *sub)
@@ -200,6 +240,7 @@ int main(void)
 
 	optest_seed();
 	test_registry();
+	test_spmd_threads();
 	be = optest_backend(4, 2);
 	if (!ok(be != NULL, "CPU backend with 4 devices of 2 threads (oversubscribed on purpose)"))
 		return tap_done();

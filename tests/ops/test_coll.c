@@ -109,6 +109,52 @@ static void test_group(struct ts_cpu_backend *be, int n)
 	ts_cpu_backend_ops.comm_destroy(a.comm);
 }
 
+struct stress_arg {
+	struct ts_comm *comm;
+	int n, iters, fails;
+	int64_t counts[64];
+};
+
+/* Back-to-back all-to-alls of changing sizes: a rank running ahead must not corrupt a slow one. */
+static int spmd_stress(struct ts_dev *dev, int rank, void *p)
+{
+	struct stress_arg *a = p;
+	float *send = optest_poison(a->n * 700), *recv = optest_poison(a->n * 700);
+	int bad = 0;
+
+	for (int it = 0; it < a->iters; it++) {
+		int64_t cnt = a->counts[it % 64];
+
+		for (int j = 0; j < a->n; j++)
+			for (int64_t e = 0; e < cnt; e++)
+				send[j * cnt + e] = tag(rank, j, e) + (float)it;
+		bad |= ts_cpu_coll_ops.all_to_all(a->comm, send, recv, cnt) != 0;
+		for (int j = 0; j < a->n; j++)
+			for (int64_t e = 0; e < cnt; e++)
+				bad |= recv[j * cnt + e] != tag(j, rank, e) + (float)it;
+	}
+	if (bad)
+		__atomic_fetch_add(&a->fails, 1, __ATOMIC_RELAXED);
+	free(recv);
+	free(send);
+	return 0;
+}
+
+static void test_stress(struct ts_cpu_backend *be)
+{
+	struct ts_dev *devs[3] = { (struct ts_dev *)be->devs[5], (struct ts_dev *)be->devs[2],
+				   (struct ts_dev *)be->devs[7] };
+	struct stress_arg a = { .n = 3, .iters = 300 };
+
+	for (int i = 0; i < 64; i++)
+		a.counts[i] = optest_int(0, 700);
+	if (ts_cpu_backend_ops.comm_create(NULL, devs, 3, &a.comm, NULL))
+		return;
+	ok(ts_backend_run_spmd(devs, 3, spmd_stress, &a) == 0 && a.fails == 0,
+	   "300 back-to-back all_to_alls of changing sizes on 3 ranks stay exact");
+	ts_cpu_backend_ops.comm_destroy(a.comm);
+}
+
 static int spmd_rank_check(struct ts_dev *dev, int rank, void *p)
 {
 	struct ts_dev **order = p;
@@ -145,6 +191,7 @@ int main(void)
 	for (int i = 0; i < 5; i++)
 		test_group(be, sizes[i]);
 	test_spmd(be);
+	test_stress(be);
 	optest_backend_free(be);
 	return tap_done();
 }
