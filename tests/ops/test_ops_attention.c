@@ -162,6 +162,7 @@ int main(void)
 	case_cross(dev, 2, optest_int(1, 70), optest_int(257, 600), 72);
 	case_cross(dev, 1, 130, 1, 16);
 	case_cross(dev, 3, 5, 0, 8); /* no keys at all: zeros */
+	case_cross(dev, 1, 70, 70, 512); /* SD-VAE mid-block attention: one head of 512 */
 	test_no_alloc(be->devs[0]);
 	{
 		struct ts_attention a = { .batch = 1, .heads = 2, .q_len = 3, .kv_len = 3,
