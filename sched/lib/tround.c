@@ -30,6 +30,7 @@ void ts_tround_fini(struct ts_tround *t)
 	free(t->item_req);
 	free(t->choice);
 	free(t->order);
+	free(t->keys);
 	*t = (struct ts_tround){ 0 };
 }
 
@@ -46,6 +47,8 @@ static int tround_reserve(struct ts_tround *t, size_t n)
 		ret = ts_sched_grow((void **)&t->choice, &t->cap_choice, n, sizeof(int));
 	if (!ret)
 		ret = ts_sched_grow((void **)&t->order, &t->cap_order, n, sizeof(int));
+	if (!ret)
+		ret = ts_sched_grow((void **)&t->keys, &t->cap_keys, n, sizeof(*t->keys));
 	return ret;
 }
 
@@ -167,6 +170,32 @@ static int collect(struct ts_tround *t, const struct ts_round_view *v, double ta
 	return n;
 }
 
+static int by_key(const void *pa, const void *pb)
+{
+	const struct ts_tround_key *a = pa, *b = pb;
+
+	if (a->key != b->key)
+		return a->key < b->key ? -1 : 1;
+	return a->j - b->j;
+}
+
+/*
+ * The tie-break bonus of item j: k - rank, rank by deadline (items are in
+ * deadline order already) or, with least_work, by the work of their split.
+ */
+static void rank_items(struct ts_tround *t, int k)
+{
+	for (int j = 0; j < k; j++)
+		t->order[j] = k - j;
+	if (!t->cfg.least_work)
+		return;
+	for (int j = 0; j < k; j++)
+		t->keys[j] = (struct ts_tround_key){ .key = t->r[t->item_req[j]].split.gpu_s, .j = j };
+	qsort(t->keys, (size_t)k, sizeof(*t->keys), by_key);
+	for (int r = 0; r < k; r++)
+		t->order[t->keys[r].j] = k - r;
+}
+
 /*
  * The DP's items: requests that die unless they run now but survive with
  * some option. Value = survivors first, then urgency: an item's bonus is its
@@ -185,6 +214,7 @@ static int build_items(struct ts_tround *t, int n)
 		t->item_req[k++] = i;
 	}
 	w = (int64_t)k * (k + 1) / 2 + 1;
+	rank_items(t, k);
 	for (int j = 0; j < k; j++) {
 		struct ts_tround_req *rq = &t->r[t->item_req[j]];
 		struct ts_sched_item *it = &t->items[j];
@@ -194,7 +224,7 @@ static int build_items(struct ts_tround *t, int n)
 			if (!rq->opt_sv[m])
 				continue; /* dominated by "none" */
 			it->width[it->n_opt] = rq->cost->degree[rq->opt_di[m]];
-			it->value[it->n_opt] = w + (k - j);
+			it->value[it->n_opt] = w + t->order[j];
 			it->n_opt++;
 		}
 	}

@@ -27,6 +27,9 @@
  * @drain:      when the DP could not fit a request that would survive with
  *              its option, start no optional work: the devices that free up
  *              gather into the gang it needs.
+ * @least_work: among plans that save as many, save those with the least
+ *              remaining work (GPU-seconds of their split), not the earliest
+ *              deadlines.
  */
 struct ts_tround_cfg {
 	int preserve;
@@ -34,6 +37,7 @@ struct ts_tround_cfg {
 	int late_grow;
 	int slice_steps;
 	int drain;
+	int least_work;
 };
 
 enum ts_tround_state { TR_SKIP = 0, TR_WAIT, TR_RUN, TR_LATE };
@@ -63,6 +67,8 @@ struct ts_tround {
 	size_t cap_items;
 	int *item_req, *choice, *order;
 	size_t cap_item_req, cap_choice, cap_order;
+	struct ts_tround_key { double key; int j; } *keys;
+	size_t cap_keys;
 	/* Set by the last plan, for tests and benchmarks. */
 	double tau;
 	int n_items;

@@ -32,6 +32,8 @@ static const struct ts_key slice_params[] = {
 	  .help = "steps per optional (scale-up, late) assignment; 0 = a whole round" },
 	{ .name = "drain", .type = TS_KEY_BOOL, .def = "1",
 	  .help = "hold freed devices for an at-risk request the DP could not fit" },
+	{ .name = "tiebreak", .type = TS_KEY_ENUM, .def = "deadline", .choices = "deadline|work",
+	  .help = "among equal survivor counts save the earliest deadlines or the least work" },
 	{ .name = "preserve", .type = TS_KEY_BOOL, .def = "1",
 	  .help = "placement preservation: keep a request's device set when free" },
 	{ .name = "late", .type = TS_KEY_ENUM, .def = "besteffort", .choices = "besteffort|single",
@@ -50,6 +52,7 @@ static int slice_create(const struct ts_host *host, const struct ts_section *par
 		cfg.slice_steps = (int)host->cfg_int(params, "slice");
 		cfg.drain = host->cfg_bool(params, "drain");
 		cfg.preserve = host->cfg_bool(params, "preserve");
+		cfg.least_work = !strcmp(host->cfg_str(params, "tiebreak"), "work");
 		late = host->cfg_str(params, "late");
 		cfg.late_grow = !late || strcmp(late, "single") != 0;
 	}

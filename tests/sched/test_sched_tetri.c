@@ -12,12 +12,15 @@
 #include "tap.h"
 
 struct ts_module *ts_module_tetri_v1(void);
+struct ts_module *ts_module_slice_v1(void);
+
+static struct ts_module *(*policy)(void) = ts_module_tetri_v1;
 
 static void *make(const char *const *kv)
 {
 	static struct fh_section sec;
 	void *self = NULL;
-	int ret = fh_create(ts_module_tetri_v1, kv, &sec, &self);
+	int ret = fh_create(policy, kv, &sec, &self);
 
 	if (ret)
 		printf("# create failed: %d\n", ret);
@@ -196,6 +199,42 @@ static void test_end_of_life(void)
 	fh_ops->destroy(p);
 }
 
+/*
+ * slice's tie-break. B: a 2048 with 10 steps and 1.8 s left survives only at
+ * 8 (0.832 + 5 x 0.166 <= 1.8; split 1 at 4 + 9 at 8, 13.18 GPU-s). A: a
+ * fresh 1024 with 2.3 s survives at 4 for 10 steps (split: 28 at 4, 9.19
+ * GPU-s). Both do not fit 8 devices: one survivor either way. By deadline
+ * B wins; by least work A does. Draining then keeps the rest idle.
+ */
+static void test_slice_tiebreak(void)
+{
+	const char *const by_deadline[] = { NULL };
+	const char *const by_work[] = { "tiebreak=work", NULL };
+	struct fx_view f;
+	struct ts_req_view *b;
+	void *p;
+	int ret;
+
+	policy = ts_module_slice_v1;
+	fx_init(&f, 0.0, 8, 5);
+	fx_add(&f, FX_1024, 28, 2.3);
+	b = fx_add(&f, FX_2048, 28, 1.8);
+	b->steps_left = 10;
+	p = make(by_deadline);
+	ok(fh_ops->hdr.flags & TS_POLICY_EVENT_DRIVEN, "slice is event-driven");
+	ret = plan(p, &f);
+	ok(ret == 0 && f.plan.n == 1 && fx_find(&f, 1) && fx_find(&f, 1)->degree == 8 &&
+	   fx_find(&f, 1)->steps == 5, "by deadline: the 2048 at 8 for 5 steps, nothing else");
+	fh_ops->destroy(p);
+	p = make(by_work);
+	f.plan.n = 0;
+	ret = plan(p, &f);
+	ok(ret == 0 && f.plan.n == 1 && fx_find(&f, 0) && fx_find(&f, 0)->degree == 4 &&
+	   fx_find(&f, 0)->steps == 10, "by work: the 1024 at 4 for 10 steps, the rest drained");
+	fh_ops->destroy(p);
+	policy = ts_module_tetri_v1;
+}
+
 int main(void)
 {
 	test_end_of_life();
@@ -204,5 +243,6 @@ int main(void)
 	test_late();
 	test_busy();
 	test_round_seconds();
+	test_slice_tiebreak();
 	return tap_done();
 }
