@@ -255,6 +255,17 @@ static int dir_has(const char *dir, size_t len, const char *name, char *path, si
 	return access(path, F_OK) == 0;
 }
 
+/* A name from a config must not reach outside the search path ("../x"). */
+static int valid_name(const char *name)
+{
+	if (!name || !*name || strlen(name) > 100)
+		return 0;
+	for (const char *c = name; *c; c++)
+		if (!isalnum((unsigned char)*c) && *c != '_')
+			return 0;
+	return 1;
+}
+
 int ts_module_load(const char *name, struct ts_module **out)
 {
 	struct ts_module *mod = ts_module_find(name);
@@ -265,6 +276,11 @@ int ts_module_load(const char *name, struct ts_module **out)
 		*out = mod;
 	if (mod)
 		return 0;
+	if (!valid_name(name)) {
+		ts_err(WHO, "'%s' is not a module name (letters, digits and _ only)",
+		       name ? name : "(null)");
+		return TS_EINVAL;
+	}
 	while (*p) {
 		size_t len = strcspn(p, ":");
 

@@ -128,6 +128,25 @@ static void test_refused(void)
 	ok(ts_module_load("nothere", NULL) == TS_ENOENT && tu_logged("module 'nothere' not found"),
 	   "a module missing from the path is named");
 	tu_release();
+	tu_capture();
+	ok(ts_module_load("../fixtures/fx_good", NULL) == TS_EINVAL &&
+	   tu_logged("is not a module name"), "a name cannot reach outside the search path");
+	ok(ts_policy_get("x/../y") == NULL, "not through ts_policy_get either");
+	tu_release();
+
+	/* Not a shared object at all: dlopen's reason, with the file. */
+	{
+		const char *garbage = tu_write("garbage.so", "this is not an ELF file\n");
+		char named[600];
+		int rc;
+
+		snprintf(named, sizeof(named), "%s: ", garbage);
+		tu_capture();
+		rc = ts_module_load_file(garbage, NULL);
+		tu_release();
+		ok(rc == TS_EABI && tu_logged(named) && tu_logged("garbage.so"),
+		   "a file that is not a shared object is refused with dlopen's reason");
+	}
 }
 
 static int nop_configure(const struct ts_host *h, const struct ts_section *sec, void **m)
@@ -211,13 +230,16 @@ static void test_unload(void)
 	b = strstr(tu_log, "exit fx_good");
 	ok(a && b && a < b, "unloaded in reverse order of loading");
 	ok(ts_module_count() == 0 && ts_registry_count() == 0, "nothing left registered");
+	tu_capture();
 	ok(ts_module_load("fx_good", NULL) == 0 && ts_find_policy("fx_good"),
 	   "a module loads again after unload");
 	ts_module_unload_all();
+	tu_release();
 }
 
 int main(void)
 {
+	tu_tmpdir();
 	find_fixtures();
 	ts_loader_set_path(fx_dir);
 	ok(!strcmp(ts_loader_path(), fx_dir), "search path set");

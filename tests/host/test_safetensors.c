@@ -119,6 +119,12 @@ static void test_bad(void)
 		"tensor 'w': 8 bytes of data, shape and dtype F32 need 12");
 	refused("past.st", "{\"w\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 16, 4,
 		"tensor 'w': data_offsets [0, 16] past the end of the data (12 bytes)");
+	refused("overflow.st",
+		"{\"w\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,4],\"data_offsets\":[0,0]}}",
+		0, 0, "tensor 'w': shape overflows 64 bits");
+	refused("bytes.st",
+		"{\"w\":{\"dtype\":\"F64\",\"shape\":[2305843009213693952],\"data_offsets\":[0,0]}}",
+		0, 0, "tensor 'w': 0 bytes of data");
 	refused("overlap.st",
 		"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
 		"\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12, 0,
