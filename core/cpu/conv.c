@@ -25,38 +25,43 @@ struct conv_job {
 	size_t per_thread;
 };
 
-/* Unfold columns [p0, p0 + np) of image @x into col[kdim, np]. */
+/* One row of the unfolded matrix: input tap (ci, dt, dy, dx) at output positions p0.. */
+static void conv_unfold_row(const struct conv_job *j, const float *x, float *dst, int64_t ci,
+			    int dt, int dy, int dx, int64_t p0, int64_t np)
+{
+	const struct ts_conv *c = j->c;
+	int64_t hw = j->h_out * j->w_out;
+	int64_t to = p0 / hw, ho = p0 % hw / j->w_out, wo = p0 % j->w_out;
+	const float *xc = x + ci * c->t * c->h * c->w;
+
+	for (int64_t p = 0; p < np; p++) {
+		int64_t ti = to * c->st + dt - c->pad_t_front;
+		int64_t hi = ho * c->sh + dy - c->pad_h, wi = wo * c->sw + dx - c->pad_w;
+		int in = ti >= 0 && ti < c->t && hi >= 0 && hi < c->h && wi >= 0 && wi < c->w;
+
+		dst[p] = in ? xc[(ti * c->h + hi) * c->w + wi] : 0.0f;
+		if (++wo < j->w_out)
+			continue;
+		wo = 0;
+		if (++ho == j->h_out) {
+			ho = 0;
+			to++;
+		}
+	}
+}
+
+/* Unfold columns [p0, p0 + np) of image @x into col[kdim, np], rows in weight order. */
 static void conv_unfold(const struct conv_job *j, const float *x, float *col, int64_t p0,
 			int64_t np)
 {
 	const struct ts_conv *c = j->c;
-	int64_t hw = j->h_out * j->w_out, row = 0;
+	int64_t row = 0;
 
 	for (int64_t ci = 0; ci < c->c_in; ci++)
 		for (int dt = 0; dt < c->kt; dt++)
 			for (int dy = 0; dy < c->kh; dy++)
-				for (int dx = 0; dx < c->kw; dx++, row++) {
-					float *dst = col + row * np;
-					int64_t to = p0 / hw, ho = p0 % hw / j->w_out;
-					int64_t wo = p0 % j->w_out;
-
-					for (int64_t p = 0; p < np; p++) {
-						int64_t ti = to * c->st + dt - c->pad_t_front;
-						int64_t hi = ho * c->sh + dy - c->pad_h;
-						int64_t wi = wo * c->sw + dx - c->pad_w;
-						int in = ti >= 0 && ti < c->t && hi >= 0 &&
-							 hi < c->h && wi >= 0 && wi < c->w;
-
-						dst[p] = in ? x[((ci * c->t + ti) * c->h + hi) * c->w + wi] : 0.0f;
-						if (++wo == j->w_out) {
-							wo = 0;
-							if (++ho == j->h_out) {
-								ho = 0;
-								to++;
-							}
-						}
-					}
-				}
+				for (int dx = 0; dx < c->kw; dx++, row++)
+					conv_unfold_row(j, x, col + row * np, ci, dt, dy, dx, p0, np);
 }
 
 static void conv_task(void *arg, int64_t task, int tid)

@@ -7,31 +7,38 @@
  */
 #include "optest.h"
 
-static void conv_ref(const struct ts_conv *c, int64_t to, int64_t ho, int64_t wo, double *out)
+/* Output element (n, co, t, i, j) summed directly over the kernel. */
+static double conv_at(const struct ts_conv *c, int64_t n, int64_t co, int64_t t, int64_t i,
+		      int64_t j)
 {
 	const float *x = c->x, *wt = c->weight, *bias = c->bias;
+	double s = bias ? bias[co] : 0;
+
+	for (int64_t ci = 0; ci < c->c_in; ci++)
+		for (int64_t tap = 0; tap < (int64_t)c->kt * c->kh * c->kw; tap++) {
+			int dt = (int)(tap / (c->kh * c->kw)), dy = (int)(tap / c->kw % c->kh);
+			int dx = (int)(tap % c->kw);
+			int64_t ti = t * c->st + dt - c->pad_t_front, yi = i * c->sh + dy - c->pad_h;
+			int64_t xi = j * c->sw + dx - c->pad_w;
+
+			if (ti < 0 || ti >= c->t || yi < 0 || yi >= c->h || xi < 0 || xi >= c->w)
+				continue;
+			s += (double)x[(((n * c->c_in + ci) * c->t + ti) * c->h + yi) * c->w + xi] *
+			     wt[(co * c->c_in + ci) * c->kt * c->kh * c->kw + tap];
+		}
+	return s;
+}
+
+static void conv_ref(const struct ts_conv *c, int64_t to, int64_t ho, int64_t wo, double *out)
+{
+	int64_t e = 0;
 
 	for (int64_t n = 0; n < c->n; n++)
 		for (int64_t co = 0; co < c->c_out; co++)
 			for (int64_t t = 0; t < to; t++)
 				for (int64_t i = 0; i < ho; i++)
-					for (int64_t j = 0; j < wo; j++) {
-						double s = bias ? bias[co] : 0;
-
-						for (int64_t ci = 0; ci < c->c_in; ci++)
-							for (int dt = 0; dt < c->kt; dt++)
-								for (int dy = 0; dy < c->kh; dy++)
-									for (int dx = 0; dx < c->kw; dx++) {
-		int64_t ti = t * c->st + dt - c->pad_t_front, yi = i * c->sh + dy - c->pad_h;
-		int64_t xi = j * c->sw + dx - c->pad_w;
-
-		if (ti < 0 || ti >= c->t || yi < 0 || yi >= c->h || xi < 0 || xi >= c->w)
-			continue;
-		s += (double)x[(((n * c->c_in + ci) * c->t + ti) * c->h + yi) * c->w + xi] *
-		     wt[(((co * c->c_in + ci) * c->kt + dt) * c->kh + dy) * c->kw + dx];
-									}
-						out[(((n * c->c_out + co) * to + t) * ho + i) * wo + j] = s;
-					}
+					for (int64_t j = 0; j < wo; j++)
+						out[e++] = conv_at(c, n, co, t, i, j);
 }
 
 static int conv_case(struct ts_dev *dev, struct ts_conv c, const char *what)
