@@ -125,8 +125,11 @@ int ts_cpu_gemm(struct ts_dev *dev, const struct ts_gemm *g)
 		return ret;
 	job.split_n = g->n >= g->m;
 	job.block = job.split_n ? g->n : g->m;
-	/* Split each GEMM only when the batch alone cannot keep the team busy. */
-	if (batch < d->threads * GEMM_BLOCKS_PER_THREAD &&
+	/*
+	 * Split each GEMM only when the batch alone cannot keep the team busy:
+	 * every block repacks the shared operand, which one thread need not pay.
+	 */
+	if (d->threads > 1 && batch < d->threads * GEMM_BLOCKS_PER_THREAD &&
 	    (double)g->m * g->n * g->k >= GEMM_SPLIT_MACS) {
 		int64_t dim = job.block;
 		int64_t per = (d->threads * GEMM_BLOCKS_PER_THREAD + batch - 1) / batch;
