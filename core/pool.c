@@ -7,6 +7,8 @@
 
 #include <tetri/error.h>
 
+#include "backend.h"
+#include "backend_sim.h"
 #include "log.h"
 #include "pool.h"
 
@@ -48,26 +50,20 @@ static int pool_devices(struct ts_pool *p)
 	return 0;
 }
 
-int ts_pool_new(const struct ts_backend_ops *be, const struct ts_host *host, int n,
-		const int *island, struct ts_pool **out)
+/* A pool over @be, already created with @n devices (destroyed with the pool, also on failure). */
+static int pool_wrap(const struct ts_backend_ops *ops, struct ts_backend *be, int n,
+		     const int *island, struct ts_pool **out)
 {
-	struct ts_pool *p;
+	struct ts_pool *p = calloc(1, sizeof(*p));
 	int err;
 
-	if (n < 1 || n > TS_MAX_DEVICES) {
-		ts_err("pool", "devices = %d: must be 1..%d", n, TS_MAX_DEVICES);
-		return TS_EINVAL;
-	}
-	p = calloc(1, sizeof(*p));
-	if (!p)
+	if (!p) {
+		ops->destroy(be);
 		return TS_ENOMEM;
-	p->be_ops = be;
-	p->n = n;
-	err = be->create(host, n, &p->be);
-	if (err) {
-		ts_err("pool", "cannot open %d %s devices: %s", n, be->name, ts_strerror(err));
-		goto free_pool;
 	}
+	p->be_ops = ops;
+	p->be = be;
+	p->n = n;
 	err = pool_devices(p);
 	if (!err && island)
 		err = pool_islands(p, island);
@@ -79,6 +75,51 @@ int ts_pool_new(const struct ts_backend_ops *be, const struct ts_host *host, int
 free_pool:
 	ts_pool_free(p);
 	return err;
+}
+
+static int check_count(int n)
+{
+	if (n < 1 || n > TS_MAX_DEVICES) {
+		ts_err("pool", "devices = %d: must be 1..%d", n, TS_MAX_DEVICES);
+		return TS_EINVAL;
+	}
+	return 0;
+}
+
+int ts_pool_new(const struct ts_backend_ops *be, const struct ts_host *host, int n,
+		const int *island, struct ts_pool **out)
+{
+	struct ts_backend *b;
+	int err = check_count(n);
+
+	if (err)
+		return err;
+	err = be->create(host, n, &b);
+	if (err) {
+		ts_err("pool", "cannot open %d %s devices: %s", n, be->name, ts_strerror(err));
+		return err;
+	}
+	return pool_wrap(be, b, n, island, out);
+}
+
+int ts_pool_open(const char *backend, const struct ts_host *host, int n, int threads_per_device,
+		 const int *island, struct ts_pool **out)
+{
+	const struct ts_backend_ops *ops;
+	struct ts_backend *b;
+	int err = check_count(n);
+
+	if (err)
+		return err;
+	/* The sim backend is the engine's own: no registry lookup needed. */
+	if (!strcmp(backend, "sim"))
+		return ts_pool_new(ts_backend_sim(), host, n, island, out);
+	err = ts_backend_open(backend, host, n, threads_per_device, &ops, &b);
+	if (err) {
+		ts_err("pool", "cannot open %d %s devices: %s", n, backend, ts_strerror(err));
+		return err;
+	}
+	return pool_wrap(ops, b, n, island, out);
 }
 
 void ts_pool_free(struct ts_pool *p)

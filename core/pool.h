@@ -36,6 +36,12 @@ struct ts_pool {
  */
 int ts_pool_new(const struct ts_backend_ops *be, const struct ts_host *host, int n,
 		const int *island, struct ts_pool **out);
+/*
+ * The same over a backend named in the registry (core/backend.h): "cpu",
+ * "cuda", or the engine's own "sim". @threads_per_device: cpu only.
+ */
+int ts_pool_open(const char *backend, const struct ts_host *host, int n, int threads_per_device,
+		 const int *island, struct ts_pool **out);
 void ts_pool_free(struct ts_pool *p);
 
 /* The topology for policies, or NULL when uniform. */

@@ -6,7 +6,9 @@
  */
 #include <time.h>
 
+#include "backend.h"
 #include "fake.h"
+#include "registry.h"
 
 static struct ts_devset set_of(const char *spec)
 {
@@ -197,6 +199,67 @@ static void test_pool_islands(void)
 	ts_pool_free(pool);
 }
 
+/* Each rank adds rank + 1 through the cached group's communicator. */
+struct reduce_arg {
+	struct ts_comm *comm;
+	const struct ts_backend_ops *be;
+	float got[TS_MAX_DEVICES];
+};
+
+static int reduce_rank(struct ts_dev *dev, int rank, void *p)
+{
+	struct reduce_arg *a = p;
+	float v = (float)(rank + 1);
+	void *buf = a->be->alloc(dev, 1);
+	int err;
+
+	if (!buf)
+		return TS_ENOMEM;
+	err = a->be->upload(dev, buf, &v, TS_F32, 1);
+	if (!err)
+		err = a->be->coll->all_reduce_sum(a->comm, buf, 1);
+	if (!err)
+		err = a->be->download(dev, &a->got[rank], buf, 1);
+	a->be->free(dev, buf);
+	return err;
+}
+
+/* The cache over the CPU backend: the communicator it hands out really reduces. */
+static void test_cpu_backend(void)
+{
+	struct ts_pool *pool;
+	struct ts_groupcache *gc;
+	struct ts_group *g;
+	struct ts_devset s = set_of("1 3");
+	struct ts_dev *devs[2];
+	struct reduce_arg arg = { 0 };
+
+	if (!ok(!ts_pool_open("cpu", ts_host_api(), 4, 1, NULL, &pool), "pool of 4 CPU devices"))
+		return;
+	ts_groupcache_new(pool, 0, &gc);
+	ok(!ts_groupcache_acquire(gc, &s, &g), "group {1,3} over the CPU backend");
+	arg.comm = g->comm;
+	arg.be = pool->be_ops;
+	ok(pool->be_ops->coll->size(g->comm) == 2 && g->bytes > 0, "two ranks, memory counted");
+	devs[0] = pool->dev[1].dev;
+	devs[1] = pool->dev[3].dev;
+	ok(!ts_backend_run_spmd(devs, 2, reduce_rank, &arg), "all-reduce on the group");
+	ok(arg.got[0] == 3.0f && arg.got[1] == 3.0f, "1 + 2 = 3 on both ranks (%g, %g)",
+	   arg.got[0], arg.got[1]);
+	ts_groupcache_release(gc, g);
+	ts_groupcache_free(gc);
+	ts_pool_free(pool);
+}
+
+static void test_open_sim_by_name(void)
+{
+	struct ts_pool *pool;
+
+	ok(!ts_pool_open("sim", NULL, 16, 0, NULL, &pool), "the sim backend opens by name");
+	ok(pool->n == 16 && !strcmp(pool->dev[5].info.kind, "sim"), "16 sim devices");
+	ts_pool_free(pool);
+}
+
 int main(void)
 {
 	test_hits_and_lru();
@@ -204,5 +267,7 @@ int main(void)
 	test_prewarm();
 	test_scale();
 	test_pool_islands();
+	test_cpu_backend();
+	test_open_sim_by_name();
 	return tap_done();
 }
