@@ -70,6 +70,7 @@ static const struct pol ablation_pols[] = {
 struct avg {
 	double sar, lat_mean, lat_p99, gpu_s, bound;
 	double res_sar[4]; /* 256, 512, 1024, 2048 */
+	double migrations; /* device-set changes between a request's assignments */
 	int n;
 };
 
@@ -108,6 +109,7 @@ static void add_run(struct avg *a, const struct ts_sim_result *r)
 	a->lat_p99 += r->latency_p99;
 	a->gpu_s += r->gpu_seconds;
 	a->bound += r->sar_upper_bound;
+	a->migrations += r->migrations;
 	for (int i = 0; i < r->n_res; i++)
 		for (int k = 0; k < 4; k++)
 			if (r->by_res[i].width == res_w[k] && r->by_res[i].n)
@@ -124,6 +126,7 @@ static void finish_avg(struct avg *a)
 	a->lat_p99 /= a->n;
 	a->gpu_s /= a->n;
 	a->bound /= a->n;
+	a->migrations /= a->n;
 	for (int k = 0; k < 4; k++)
 		a->res_sar[k] /= a->n;
 }
@@ -394,9 +397,10 @@ static int sweep_ablation(struct bench *b)
 	if (!csv)
 		return TS_EIO;
 	printf("\nAblation (cumulative): flux1-dev, 12 req/min, %d seeds\n", N_SEEDS);
-	printf("  %-8s %-4s %-10s %6s %8s %8s %9s %6s\n", "mix", "slo", "variant", "SAR", "lat_mean",
-	       "lat_p99", "GPU-s", "bound");
-	fprintf(csv, "mix,slo,variant,sar,latency_mean,latency_p99,gpu_seconds,sar_upper_bound\n");
+	printf("  %-8s %-4s %-10s %6s %8s %8s %9s %6s %6s\n", "mix", "slo", "variant", "SAR",
+	       "lat_mean", "lat_p99", "GPU-s", "bound", "migr");
+	fprintf(csv, "mix,slo,variant,sar,latency_mean,latency_p99,gpu_seconds,sar_upper_bound,"
+		"migrations\n");
 	for (int m = 0; m < 2 && !err; m++)
 		for (int s = 0; s < 2 && !err; s++)
 			for (int i = 0; i < 3 && !err; i++) {
@@ -406,12 +410,12 @@ static int sweep_ablation(struct bench *b)
 					       &ablation_pols[i], &a);
 				if (err)
 					break;
-				printf("  %-8s %-4.1f %-10s %6.3f %8.2f %8.2f %9.1f %6.3f\n", mixes[m],
-				       slos[s], ablation_pols[i].label, a.sar, a.lat_mean, a.lat_p99,
-				       a.gpu_s, a.bound);
-				fprintf(csv, "%s,%.1f,%s,%.4f,%.4f,%.4f,%.1f,%.4f\n", mixes[m], slos[s],
-					ablation_pols[i].label, a.sar, a.lat_mean, a.lat_p99, a.gpu_s,
-					a.bound);
+				printf("  %-8s %-4.1f %-10s %6.3f %8.2f %8.2f %9.1f %6.3f %6.0f\n",
+				       mixes[m], slos[s], ablation_pols[i].label, a.sar, a.lat_mean,
+				       a.lat_p99, a.gpu_s, a.bound, a.migrations);
+				fprintf(csv, "%s,%.1f,%s,%.4f,%.4f,%.4f,%.1f,%.4f,%.1f\n", mixes[m],
+					slos[s], ablation_pols[i].label, a.sar, a.lat_mean, a.lat_p99,
+					a.gpu_s, a.bound, a.migrations);
 			}
 	fclose(csv);
 	return err;
