@@ -119,6 +119,12 @@ static void scratch_free(struct ts_engine *e)
 	free(e->taken);
 	free(e->assign);
 	free(e->pend);
+	e->view = NULL;
+	e->view_idx = NULL;
+	e->taken = NULL;
+	e->assign = NULL;
+	e->pend = NULL;
+	e->view_cap = 0;
 }
 
 void ts_engine_free(struct ts_engine *e)
@@ -208,8 +214,6 @@ static int scratch_fit(struct ts_engine *e, int n)
 	e->pend = malloc(cap * sizeof(*e->pend));
 	if (!e->view || !e->view_idx || !e->taken || !e->assign || !e->pend) {
 		scratch_free(e);
-		e->view = NULL, e->view_idx = NULL, e->taken = NULL, e->assign = NULL, e->pend = NULL;
-		e->view_cap = 0;
 		return TS_ENOMEM;
 	}
 	e->view_cap = cap;

@@ -366,8 +366,24 @@ static void test_swap(void)
 	rig_close(&r);
 }
 
+static void test_clocks(void)
+{
+	struct ts_clock c;
+	double t0;
+
+	ts_clock_init_virtual(&c);
+	ts_clock_wait_until(&c, 5.0);
+	ts_clock_wait_until(&c, 3.0);
+	ok(ts_clock_now(&c) == 5.0, "virtual clock jumps forward, never back");
+	ts_clock_init_real(&c);
+	t0 = ts_clock_now(&c);
+	ts_clock_wait_until(&c, t0 + 0.02);
+	ok(ts_clock_now(&c) >= t0 + 0.02, "real clock sleeps until the time asked");
+}
+
 int main(void)
 {
+	test_clocks();
 	test_round_steps();
 	test_overrun();
 	test_round_ms();
