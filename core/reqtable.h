@@ -45,6 +45,7 @@ struct ts_req_spec {
  * @migrations: assignments whose device set differed from the previous one.
  * @deg_steps: sum over its steps of the degree they ran at.
  * @run: slot of the in-flight run, -1 if none.
+ * @cancel: cancelled while running: it stops when the run in flight ends.
  */
 struct ts_req {
 	uint64_t id;
@@ -62,6 +63,7 @@ struct ts_req {
 	long deg_steps;
 	double gpu_s;
 	int run;
+	int cancel;
 };
 
 struct ts_reqtable {

@@ -181,6 +181,22 @@ int ts_engine_submit(struct ts_engine *e, const struct ts_req_spec *spec, int *i
 	return ts_reqtable_add(&e->rt, spec, idx);
 }
 
+int ts_engine_cancel(struct ts_engine *e, int idx)
+{
+	struct ts_req *r;
+
+	if (idx < 0 || idx >= e->rt.n)
+		return TS_ENOENT;
+	r = &e->rt.r[idx];
+	if (ts_req_finished(r))
+		return TS_EINVAL;
+	if (r->state == TS_REQ_RUNNING)
+		r->cancel = 1;
+	else
+		ts_reqtable_finish(&e->rt, idx, TS_REQ_CANCELLED, e->now);
+	return 0;
+}
+
 double ts_engine_now(struct ts_engine *e)
 {
 	return e->now;

@@ -113,6 +113,13 @@ static inline int ts_engine_run(struct ts_engine *e)
 	return ts_engine_run_until(e, 1.0 / 0.0);
 }
 
+/*
+ * Cancel request @idx: a waiting or not yet arrived request never runs
+ * again; a running one stops when its run in flight ends (steps are never
+ * cut short). TS_ENOENT for a bad index, TS_EINVAL when already finished.
+ */
+int ts_engine_cancel(struct ts_engine *e, int idx);
+
 double ts_engine_now(struct ts_engine *e);
 const struct ts_reqtable *ts_engine_requests(const struct ts_engine *e);
 void ts_engine_stats(const struct ts_engine *e, struct ts_engine_stats *st);

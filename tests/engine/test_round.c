@@ -366,6 +366,32 @@ static void test_swap(void)
 	rig_close(&r);
 }
 
+static void test_cancel(void)
+{
+	struct rig r;
+
+	/* One device, 2-step rounds; A runs first, B waits, C has not arrived. */
+	reset(1, 2, TS_ASSIGN_PRESERVE);
+	rig_open(&r, 1, NULL, 2, 0, fake_exact, NULL);
+	rig_submit(&r, 1, 0.0, 6, 100);
+	rig_submit(&r, 2, 0.0, 6, 100);
+	rig_submit(&r, 3, 50.0, 6, 100);
+	ts_engine_set_policy(r.eng, &script_ops, NULL);
+	ts_engine_run_until(r.eng, 1.0);
+	ok(rig_req(&r, 0)->state == TS_REQ_RUNNING, "A running at 1 s");
+	ok(!ts_engine_cancel(r.eng, 0) && !ts_engine_cancel(r.eng, 1) && !ts_engine_cancel(r.eng, 2),
+	   "cancel A (running), B (waiting), C (not arrived)");
+	ok(ts_engine_cancel(r.eng, 1) == TS_EINVAL && ts_engine_cancel(r.eng, 7) == TS_ENOENT,
+	   "twice, or a bad index: refused");
+	ok(!ts_engine_run(r.eng), "runs to the end");
+	ok(rig_req(&r, 0)->state == TS_REQ_CANCELLED && rig_req(&r, 0)->steps_done == 2,
+	   "A stops after its run in flight (2 steps done)");
+	ok(r.count->steps[1] == 0 && r.count->steps[2] == 0, "B and C never run");
+	ok(ts_engine_now(r.eng) <= 2.0, "nothing left to wait for after 2 s (t=%g)",
+	   ts_engine_now(r.eng));
+	rig_close(&r);
+}
+
 static void test_clocks(void)
 {
 	struct ts_clock c;
@@ -384,6 +410,7 @@ static void test_clocks(void)
 int main(void)
 {
 	test_clocks();
+	test_cancel();
 	test_round_steps();
 	test_overrun();
 	test_round_ms();
