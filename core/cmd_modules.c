@@ -14,6 +14,8 @@
 #include "log.h"
 #include "registry.h"
 
+static int verbose;
+
 static void modules_usage(void)
 {
 	printf("usage: tetriserve modules [--config FILE] [--module-path DIRS] [--verbose]\n"
@@ -22,7 +24,9 @@ static void modules_usage(void)
 	       "version, license, description, file and what it registered. Exits 1 when a\n"
 	       "module was refused (the reason is logged).\n"
 	       "\n"
-	       "  --config FILE        take [server] module_path from FILE\n"
+	       "  --config FILE        take [server] module_path from FILE, and check its\n"
+	       "                       [scheduler] and [model NAME] keys against the\n"
+	       "                       schemas of the policy and modules they name\n"
 	       "  --module-path DIRS   ':'-separated folders (overrides the config)\n"
 	       "  --verbose            log every module loaded\n"
 	       "\n"
@@ -59,23 +63,23 @@ static void print_modules(void)
 	}
 }
 
-/* The search path: --module-path, else the config's [server] module_path, else the default. */
-static int set_path(const char *config, const char *path)
+/*
+ * --config: the search path from [server] module_path (unless --module-path
+ * says otherwise), and after loading, the policy and model sections are
+ * checked against the schemas of the modules they name.
+ */
+static int load_config(const char *config, const char *path, struct ts_config **cfg)
 {
-	struct ts_config *cfg;
-	const char *p;
-	int rc;
-
-	if (path || !config) {
+	*cfg = NULL;
+	if (config && ts_config_load(config, cfg))
+		return TS_EINVAL;
+	if (*cfg)
+		ts_config_apply_server(*cfg);
+	if (path || !*cfg)
 		ts_loader_set_path(path);
-		return 0;
-	}
-	rc = ts_config_load(config, &cfg);
-	if (rc)
-		return rc;
-	p = ts_cfg_str(ts_config_section(cfg, "server"), "module_path");
-	ts_loader_set_path(p);
-	ts_config_free(cfg);
+	/* The listing itself is the report; keep the loader's info lines out of it. */
+	if (ts_log_get_level() > TS_LOG_WARN && !verbose)
+		ts_log_set_level(TS_LOG_WARN);
 	return 0;
 }
 
@@ -89,9 +93,10 @@ static int modules_run(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config = NULL, *path = NULL;
+	struct ts_config *cfg;
 	int c, failed;
 
-	ts_log_set_level(TS_LOG_WARN);
+	verbose = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "c:p:vh", opts, NULL)) != -1) {
 		switch (c) {
@@ -102,6 +107,7 @@ static int modules_run(int argc, char **argv)
 			path = optarg;
 			break;
 		case 'v':
+			verbose = 1;
 			ts_log_set_level(TS_LOG_DEBUG);
 			break;
 		case 'h':
@@ -116,17 +122,20 @@ static int modules_run(int argc, char **argv)
 		fprintf(stderr, "tetriserve modules: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
-	if (set_path(config, path))
+	if (load_config(config, path, &cfg))
 		return 1;
 	failed = ts_module_load_path();
+	if (cfg && ts_config_bind(cfg))
+		failed++;
 	printf("module path: %s\n", ts_loader_path());
 	if (ts_module_count())
 		print_modules();
 	else
 		printf("no modules loaded\n");
 	if (failed)
-		fprintf(stderr, "tetriserve modules: %d module%s refused (see above)\n", failed,
-			failed == 1 ? "" : "s");
+		fprintf(stderr, "tetriserve modules: %d module%s or config refused (see above)\n",
+			failed, failed == 1 ? "" : "s");
+	ts_config_free(cfg);
 	ts_module_unload_all();
 	return failed ? 1 : 0;
 }

@@ -80,4 +80,20 @@ long long ts_host_alloc_live(long long *count);
 /* Load every *.so of every folder of the search path; returns how many failed. */
 int ts_module_load_path(void);
 
+/* ---- binding a config to its modules (core/bind.c) ---- */
+
+struct ts_config;
+
+/* [server] module_path and log_level, when the file sets them, take effect. */
+void ts_config_apply_server(struct ts_config *cfg);
+/*
+ * Load (from the search path: ts_config_apply_server() first to use the
+ * config's) the [scheduler] policy and every [model NAME]'s
+ * module, and validate those sections against their schemas (a section's
+ * ops: kind = X, else the module's name, else the module's only model or
+ * decoder). Every error is logged as file:line: [section] key: why;
+ * returns 0 or TS_EINVAL after reporting all of them.
+ */
+int ts_config_bind(struct ts_config *cfg);
+
 #endif /* TS_CORE_REGISTRY_H */

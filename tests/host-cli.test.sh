@@ -55,7 +55,7 @@ fi
 # A config's module_path is relative to the ini's folder.
 mkdir -p "$tmp/conf/mods"
 cp "$bd/tests/fixtures/fx_good.so" "$tmp/conf/mods/"
-printf '[server]\nmodule_path = mods\n' > "$tmp/conf/a.ini"
+printf '[server]\nmodule_path = mods\n[scheduler]\npolicy = fx_good\n' > "$tmp/conf/a.ini"
 (cd / && "$ts" modules --config "$tmp/conf/a.ini") > "$tmp/conf.out" 2>&1
 [ $? -eq 0 ] && grep -q "^module path: $tmp/conf/mods$" "$tmp/conf.out" &&
 	grep -q 'registers: model fx_good_model, decoder fx_good_dec, policy fx_good' "$tmp/conf.out"
@@ -68,11 +68,49 @@ printf '[server]\nmodule_path = mods\nqueue_limit = lots\n[pool]\nbogus = 1\n' >
 	! grep -q '^fx_good' "$tmp/bad.out"
 result $? "a bad config: every error with file:line, nothing loaded, exit 1"
 
+# --config also checks the policy's and the modules' own keys.
+cat > "$tmp/conf/c.ini" <<EOF
+[server]
+module_path = mods
+[scheduler]
+policy = fx_good
+depth = 4
+[model m]
+module = fx_good
+kind = fx_good_model
+[model p]
+profile = p.csv
+EOF
+"$ts" modules --config "$tmp/conf/c.ini" > "$tmp/c.out" 2>&1
+result $? "--config: policy params and model keys pass their modules' schemas"
+cat > "$tmp/conf/d.ini" <<EOF
+[server]
+module_path = mods
+[scheduler]
+policy = fx_good
+depth = 12
+[model m]
+module = fx_good
+kind = fx_good_model
+color = red
+[model n]
+module = nosuch
+[model o]
+module = fx_good
+kind = fx_nothing
+EOF
+"$ts" modules --config "$tmp/conf/d.ini" > "$tmp/d.out" 2>&1
+[ $? -eq 1 ] && grep -q "d.ini:5: \[scheduler\] depth: 12 is out of range" "$tmp/d.out" &&
+	grep -q "d.ini:9: \[model m\] color: unknown key" "$tmp/d.out" &&
+	grep -q "d.ini:11: \[model n\] module: cannot load module 'nosuch'" "$tmp/d.out" &&
+	grep -q "d.ini:14: \[model o\] kind: module 'fx_good' registers no model or decoder 'fx_nothing'" "$tmp/d.out"
+result $? "--config: every schema error of policy and modules named with file:line, exit 1"
+
 cp "$bd/tests/fixtures/fx_major.so" "$tmp/conf/mods/"
 "$ts" modules --module-path "$tmp/conf/mods" > "$tmp/mixed.out" 2>&1
 [ $? -eq 1 ] && grep -q '^fx_good ' "$tmp/mixed.out" &&
 	grep -q 'fx_major.so: module built for ABI major 2' "$tmp/mixed.out" &&
-	grep -q '1 module refused' "$tmp/mixed.out"
+	grep -q '1 module or config refused' "$tmp/mixed.out"
 result $? "one refused module: the others still listed, the refusal explained, exit 1"
 
 echo "1..$n"
