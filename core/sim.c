@@ -94,7 +94,7 @@ static const struct ts_policy_ops *find_policy(const char *name, const struct ts
 	}
 	p = ts_policy_get(name);
 	if (!p)
-		ts_err("sim", "policy '%s': no such policy (module %s.so not in %s)", name, name,
+		ts_err("sim", "policy '%s': no such policy (looked for %s.so in %s)", name, name,
 		       ts_loader_path());
 	return p;
 }
