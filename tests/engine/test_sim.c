@@ -232,6 +232,60 @@ static void check_islands(struct ts_sim_env *env)
 	ts_trace_free(t);
 }
 
+static struct ts_sim_env *env_from_text(const char *ini)
+{
+	char path[] = "/tmp/ts_test_sim_XXXXXX";
+	struct ts_sim_env *env = NULL;
+	int fd = mkstemp(path);
+	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+
+	if (f && fputs(ini, f) >= 0 && !fclose(f))
+		ts_sim_env_load(path, &env);
+	unlink(path);
+	return env;
+}
+
+/* A tight group-cache budget evicts, and changes nothing the requests see. */
+static void check_cache_budget(void)
+{
+	static const char base[] =
+		"[pool]\nbackend = sim\ndevices = 8\n%s"
+		"[scheduler]\npolicy = fixed\n"
+		"[model flux1-dev]\nprofile = %s/profiles/flux1-dev-h100x8.csv\n";
+	char ini[1024], cwd[512];
+	struct ts_sim_env *wide, *tight;
+	struct ts_trace *t;
+	struct ts_sim_result *a = NULL, *b = NULL;
+	const char *k[] = { "k=2", NULL };
+	struct ts_sim_opts o = { .policy = "fixed", .params = k, .quiet = 1 };
+	int same = 1;
+
+	if (!getcwd(cwd, sizeof(cwd)))
+		return;
+	snprintf(ini, sizeof(ini), base, "", cwd);
+	wide = env_from_text(ini);
+	/* 128 MiB: one 2-device group (2 x 64 MiB) at a time. */
+	snprintf(ini, sizeof(ini), base, "group_cache_budget_mib = 128\n", cwd);
+	tight = env_from_text(ini);
+	ts_trace_load("traces/flux-uniform-r12-s1.csv", &t);
+	ok(wide && tight && !ts_sim_run(wide, t, &o, &a) && !ts_sim_run(tight, t, &o, &b),
+	   "same trace with and without a tight cache budget");
+	if (a && b) {
+		for (int i = 0; i < t->n; i++)
+			same &= a->req[i].finish_s == b->req[i].finish_s;
+		ok(b->cache_evictions > 0 && a->cache_evictions == 0, "the tight cache evicts (%ld)",
+		   b->cache_evictions);
+		ok(b->cache_misses > a->cache_misses, "and misses more (%ld vs %ld)", b->cache_misses,
+		   a->cache_misses);
+		ok(same && a->met == b->met, "requests see no difference");
+	}
+	ts_sim_result_free(a);
+	ts_sim_result_free(b);
+	ts_trace_free(t);
+	ts_sim_env_free(wide);
+	ts_sim_env_free(tight);
+}
+
 static void set_module_path(const char *argv0)
 {
 	char exe[PATH_MAX], path[2 * PATH_MAX + 64];
@@ -263,6 +317,7 @@ int main(int argc, char **argv)
 	check_summary(env);
 	check_swap(env);
 	check_cost_function();
+	check_cache_budget();
 	if (ok(!ts_sim_env_load("configs/sim-sd3-medium-a40x4.ini", &sd3), "SD3/A40 config")) {
 		check_against_reference(sd3, "traces/sd3-uniform-r12-s1.csv", 2);
 		check_islands(sd3);
