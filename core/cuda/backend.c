@@ -67,6 +67,18 @@ void *ts_cuda_scratch(struct ts_dev *dev, size_t bytes)
 	return p;
 }
 
+/* TS_CUDA_ATTN picks the bf16 attention kernel (the comparison tests run each). */
+static int attn_kind(void)
+{
+	const char *k = getenv("TS_CUDA_ATTN");
+
+	if (k && !strcmp(k, "simt"))
+		return TS_ATTN_SIMT;
+	if (k && !strcmp(k, "wmma"))
+		return TS_ATTN_WMMA;
+	return TS_ATTN_FA;
+}
+
 static void dev_destroy(struct ts_dev *dev)
 {
 	if (!dev)
@@ -106,7 +118,7 @@ static int dev_create(struct ts_backend *be, int ordinal, int index, enum ts_cud
 	dev->base.index = index;
 	dev->dt = dt;
 	dev->dtype = dt == TS_CUDA_BF16 ? TS_BF16 : TS_F32;
-	dev->attn_mma = !(getenv("TS_CUDA_ATTN") && !strcmp(getenv("TS_CUDA_ATTN"), "simt"));
+	dev->attn_kind = attn_kind();
 	rc = ts_cuda_use(dev);
 	if (rc)
 		goto err_free;

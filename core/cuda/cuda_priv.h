@@ -23,6 +23,12 @@
 extern "C" {
 #endif
 
+/*
+ * Attention kernels (bf16; fp32 storage always uses SIMT): register-resident
+ * mma.sync (k_attn_fa.cu), WMMA through shared memory, or plain FMAs.
+ */
+enum ts_cuda_attn { TS_ATTN_SIMT = 0, TS_ATTN_WMMA = 1, TS_ATTN_FA = 2 };
+
 /* Storage dtype of a backend instance: index into the kernels' template switch. */
 enum ts_cuda_dt { TS_CUDA_F32 = 0, TS_CUDA_BF16 = 1 };
 
@@ -54,7 +60,7 @@ struct ts_dev {
 	struct ts_cuda_gemm_plan *plans[TS_CUDA_GEMM_CACHE];
 	unsigned plan_clock;
 	int attn_smem_ok; /* large-smem attention kernels configured */
-	int attn_mma;     /* tensor-core attention in bf16 (TS_CUDA_ATTN=simt turns it off) */
+	int attn_kind;    /* enum ts_cuda_attn: TS_CUDA_ATTN=fa|wmma|simt, fa by default */
 	struct cudaDeviceProp prop;
 };
 
@@ -173,9 +179,12 @@ cudaError_t ts_k_rope(cudaStream_t st, int dt, void *x, const void *freqs, int64
 		      int64_t tok_stride, int64_t batch_stride);
 
 /* k_attn.cu */
-cudaError_t ts_k_attention(cudaStream_t st, int dt, const struct ts_attention *a, int use_mma);
+cudaError_t ts_k_attention(cudaStream_t st, int dt, const struct ts_attention *a, int kind);
 /* Raise the dynamic shared-memory limit of the large attention kernels (once per device). */
 cudaError_t ts_k_attention_setup(void);
+/* k_attn_fa.cu: @sl2 = scale * log2(e); @vec: 16-byte loads are safe (see k_attn.cu). */
+cudaError_t ts_k_attention_fa(cudaStream_t st, const struct ts_attention *a, float sl2, int vec);
+cudaError_t ts_k_attention_fa_setup(void);
 
 #ifdef __cplusplus
 }

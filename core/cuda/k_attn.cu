@@ -5,13 +5,14 @@
  * in tiles held in shared memory, and keeps a running max and sum per row
  * (online softmax), so the score matrix never reaches device memory.
  *
- * Two kernels compute the same function:
- *  - k_attn_mma (bf16 storage): Q K^T and P V on the tensor cores through
+ * Three kernels compute the same function; TS_CUDA_ATTN picks one for bf16
+ * (fa, the default, in k_attn_fa.cu; wmma; simt), fp32 always uses simt:
+ *  - k_attn_fa (k_attn_fa.cu): mma.sync with everything in registers.
+ *  - k_attn_mma (TS_CUDA_ATTN=wmma): Q K^T and P V on the tensor cores through
  *    WMMA (16x16x16 bf16 -> fp32), 64 query rows (16 per warp) against
  *    64-key tiles; head dim padded to 64, 80 or 128 with zeros.
- *  - k_attn_simt (fp32 storage, and bf16 where head_dim rules out the
- *    former): fp32 FMAs, 32 query rows (8 per warp) against 32-key tiles,
- *    one key per lane for the scores.
+ *  - k_attn_simt (fp32 storage, or TS_CUDA_ATTN=simt): fp32 FMAs, 32 query
+ *    rows (8 per warp) against 32-key tiles, one key per lane for the scores.
  * Scores are scaled by scale*log2(e) so exp2f does the exponentials. A key
  * masked out (or past kv_len) scores -inf; a row with every key masked keeps
  * l == 0 and is written as zeros.
@@ -23,12 +24,6 @@
 using namespace nvcuda;
 
 #define LOG2E 1.4426950408889634f
-
-/* Where one head of one token starts, for a tensor with the op's strides. */
-struct attn_view {
-	const void *p;
-	int64_t tok, batch;
-};
 
 static __device__ __forceinline__ int64_t head_off(int64_t b, int64_t t, int64_t h,
 						   int64_t tok, int64_t batch, int64_t hd)
@@ -337,18 +332,21 @@ static cudaError_t launch_simt(cudaStream_t st, const struct ts_attention *a, fl
 	return cudaGetLastError();
 }
 
+/* 16-byte loads need head_dim, every stride and every base on 8-element boundaries. */
+static int vec_ok(const struct ts_attention *a)
+{
+	return a->head_dim % 8 == 0 && a->q_tok % 8 == 0 && a->k_tok % 8 == 0 &&
+	       a->v_tok % 8 == 0 && a->q_batch % 8 == 0 && a->k_batch % 8 == 0 &&
+	       a->v_batch % 8 == 0 && ((uintptr_t)a->q | (uintptr_t)a->k | (uintptr_t)a->v) % 16 == 0;
+}
+
 template <int DP>
 static cudaError_t launch_mma(cudaStream_t st, const struct ts_attention *a, float sl2)
 {
 	dim3 grid((unsigned)((a->q_len + M_BQ - 1) / M_BQ), (unsigned)a->heads,
 		  (unsigned)a->batch);
-	int64_t hd = a->head_dim;
-	/* 16-byte loads need every row start on a 16-byte boundary. */
-	int vec = hd % 8 == 0 && a->q_tok % 8 == 0 && a->k_tok % 8 == 0 && a->v_tok % 8 == 0 &&
-		  a->q_batch % 8 == 0 && a->k_batch % 8 == 0 && a->v_batch % 8 == 0 &&
-		  ((uintptr_t)a->q | (uintptr_t)a->k | (uintptr_t)a->v) % 16 == 0;
 
-	k_attn_mma<DP><<<grid, M_THREADS, mma_geom<DP>::bytes, st>>>(*a, sl2, vec);
+	k_attn_mma<DP><<<grid, M_THREADS, mma_geom<DP>::bytes, st>>>(*a, sl2, vec_ok(a));
 	return cudaGetLastError();
 }
 
@@ -376,15 +374,17 @@ cudaError_t ts_k_attention_setup(void)
 	ALLOW(k_attn_mma<80>, mma_geom<80>::bytes);
 	ALLOW(k_attn_mma<128>, mma_geom<128>::bytes);
 #undef ALLOW
-	return e;
+	return e == cudaSuccess ? ts_k_attention_fa_setup() : e;
 }
 
-cudaError_t ts_k_attention(cudaStream_t st, int dt, const struct ts_attention *a, int use_mma)
+cudaError_t ts_k_attention(cudaStream_t st, int dt, const struct ts_attention *a, int kind)
 {
 	float sl2 = a->scale * LOG2E;
 	int64_t hd = a->head_dim;
 
-	if (dt == TS_CUDA_BF16 && use_mma) {
+	if (dt == TS_CUDA_BF16 && kind == TS_ATTN_FA)
+		return ts_k_attention_fa(st, a, sl2, vec_ok(a));
+	if (dt == TS_CUDA_BF16 && kind == TS_ATTN_WMMA) {
 		if (hd <= 64)
 			return launch_mma<64>(st, a, sl2);
 		if (hd <= 80)

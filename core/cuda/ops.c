@@ -39,7 +39,7 @@ static int op_attention(struct ts_dev *dev, const struct ts_attention *a)
 			return rc;
 		dev->attn_smem_ok = 1;
 	}
-	return TS_CU(ts_k_attention(dev->stream, dev->dt, a, dev->attn_mma));
+	return TS_CU(ts_k_attention(dev->stream, dev->dt, a, dev->attn_kind));
 }
 
 static int op_conv(struct ts_dev *dev, const struct ts_conv *c)

@@ -229,7 +229,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	cuda = fn();
-	rc = open_backend("mma", &be);
+	rc = open_backend("fa", &be);
 	if (rc == TS_ENODEV) {
 		printf("gpu_bench: no GPU, nothing timed\n");
 		return 0;
@@ -251,21 +251,23 @@ int main(int argc, char **argv)
 	bench_gemm(h, 8192, 3456, 1152);
 	bench_gemm(h, 8192, 4608, 1152);
 	bench_gemm(h, 8192, 1152, 4608);
-	bench_attention("op attention", 4, 16, 1024, 72, peak);
-	bench_attention("op attention", 2, 16, 4096, 72, peak);
-	bench_attention("op attention", 2, 16, 4096, 64, peak);
-	bench_attention("op attention", 2, 16, 4096, 128, peak);
+	bench_attention("attention fa", 4, 16, 1024, 72, peak);
+	bench_attention("attention fa", 2, 16, 4096, 72, peak);
+	bench_attention("attention fa", 2, 16, 4096, 64, peak);
+	bench_attention("attention fa", 2, 16, 4096, 128, peak);
 	for (int i = 0; i < n_rows; i++)
-		if (!strcmp(rows[i].op, "op attention") && rows[i].tflops > attn_best)
+		if (!strcmp(rows[i].op, "attention fa") && rows[i].tflops > attn_best)
 			attn_best = rows[i].tflops;
 	cuda->destroy(be);
 
-	/* The fallback kernel on one shape, for the record. */
-	if (!open_backend("simt", &be)) {
+	/* The other kernels on one shape, for the record. */
+	for (int k = 0; k < 2; k++) {
+		if (open_backend(k ? "simt" : "wmma", &be))
+			continue;
 		dev = cuda->device(be, 0);
 		ops = cuda->ops(dev);
 		cuda->bind_thread(dev);
-		bench_attention("op attention simt", 2, 16, 4096, 72, peak);
+		bench_attention(k ? "attention simt" : "attention wmma", 2, 16, 4096, 72, peak);
 		cuda->destroy(be);
 	}
 	cublasDestroy(h);

@@ -467,6 +467,18 @@ static void case_refusals(struct oc *oc)
 	tb_free(oc, &buf);
 }
 
+/* Odd lengths, every head-dim bucket, strided and fused layouts, key masks. */
+static void run_attention_cases(struct oc *oc)
+{
+	case_attention(oc, 2, 3, 77, 77, 72, 1, 0);
+	case_attention(oc, 2, 2, 65, 129, 64, 0, 1);
+	case_attention(oc, 1, 2, 130, 33, 128, 0, 0);
+	case_attention(oc, 3, 1, 19, 200, 40, 0, 1);
+	case_attention(oc, 1, 4, 33, 47, 7, 0, 0);
+	case_attention(oc, 2, 2, 100, 90, 96, 0, 1);
+	case_attention(oc, 1, 16, 256, 256, 72, 1, 0);
+}
+
 /* Every op, on shapes from small and odd to DiT-sized. */
 static void run_op_cases(struct oc *oc)
 {
@@ -486,12 +498,7 @@ static void run_op_cases(struct oc *oc)
 	case_gemm(oc, 256, 4608, 1152, 0, 0, 1, 1, 0.0f, TS_ACT_GELU_TANH, 0);
 	case_gemm(oc, 256, 1152, 4608, 0, 0, 1, 1, 1.0f, TS_ACT_NONE, 0);
 
-	case_attention(oc, 2, 3, 77, 77, 72, 1, 0);
-	case_attention(oc, 2, 2, 65, 129, 64, 0, 1);
-	case_attention(oc, 1, 2, 130, 33, 128, 0, 0);
-	case_attention(oc, 3, 1, 19, 200, 40, 0, 1);
-	case_attention(oc, 1, 4, 33, 47, 7, 0, 0);
-	case_attention(oc, 1, 16, 256, 256, 72, 1, 0);
+	run_attention_cases(oc);
 
 	case_conv(oc, 2, 5, 7, 1, 9, 11, 1, 3, 3, 1, 1, 1, 0, 1, 1, 1);
 	case_conv(oc, 1, 6, 4, 1, 8, 7, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1);

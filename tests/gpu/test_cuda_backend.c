@@ -79,14 +79,21 @@ static void so_path(char *out, size_t n)
 	snprintf(out, n, "%s/../backends/cuda.so", dirname(exe));
 }
 
-/* One full comparison with the GPU storing @dtype ("f32" or "bf16"). */
+/*
+ * One comparison with the GPU storing @dtype ("f32" or "bf16") and using the
+ * bf16 attention kernel @attn: every op and the collectives, or (@attn_only)
+ * the attention cases alone, for the kernels that are not the default.
+ */
 static void compare_dtype(const struct ts_backend_ops *cuda, const struct ts_backend_ops *cpu,
-			  struct ts_backend *cpu_be, const char *dtype)
+			  struct ts_backend *cpu_be, const char *dtype, const char *attn,
+			  int attn_only)
 {
+	char tag[32];
 	struct oc oc = { 0 };
 	int rc;
 
 	setenv("TS_CUDA_DTYPE", dtype, 1);
+	setenv("TS_CUDA_ATTN", attn, 1);
 	rc = cuda->create(ts_host_api(), -1, &oc.side[1].be);
 	if (!ok(rc == 0, "cuda backend opens with TS_CUDA_DTYPE=%s", dtype))
 		return;
@@ -98,13 +105,18 @@ static void compare_dtype(const struct ts_backend_ops *cuda, const struct ts_bac
 	oc.bf16 = !strcmp(dtype, "bf16");
 	oc.side[1].esz = oc.bf16 ? 2 : 4;
 	oc.tol = oc.bf16 ? 1e-2 : 1e-5;
-	oc.tag = dtype;
+	snprintf(tag, sizeof(tag), "%s%s%s", dtype, attn_only ? "/" : "", attn_only ? attn : "");
+	oc.tag = tag;
 	ok(oc.side[1].ops->dtype == (oc.bf16 ? TS_BF16 : TS_F32),
-	   "%s op table stores %s", dtype, ts_dtype_name(oc.side[1].ops->dtype));
+	   "%s op table stores %s", tag, ts_dtype_name(oc.side[1].ops->dtype));
 	cuda->bind_thread(oc.side[1].dev);
-	run_op_cases(&oc);
-	run_coll_cases(&oc);
-	tap_diag("%s: %d comparisons failed", dtype, oc.failed);
+	if (attn_only) {
+		run_attention_cases(&oc);
+	} else {
+		run_op_cases(&oc);
+		run_coll_cases(&oc);
+	}
+	tap_diag("%s: %d comparisons failed", tag, oc.failed);
 	cuda->destroy(oc.side[1].be);
 }
 
@@ -167,8 +179,10 @@ int main(void)
 	if (!ok(rc == 0, "cpu backend opens as the reference (%s)", ts_strerror(rc)))
 		return tap_done();
 	oc_seed();
-	compare_dtype(cuda, cpu, cpu_be, "f32");
-	compare_dtype(cuda, cpu, cpu_be, "bf16");
+	compare_dtype(cuda, cpu, cpu_be, "f32", "fa", 0);
+	compare_dtype(cuda, cpu, cpu_be, "bf16", "fa", 0);
+	compare_dtype(cuda, cpu, cpu_be, "bf16", "wmma", 1);
+	compare_dtype(cuda, cpu, cpu_be, "bf16", "simt", 1);
 	cpu->destroy(cpu_be);
 	/* cuda.so stays loaded: CUDA's libraries tear down at exit, not at dlclose. */
 	return tap_done();
