@@ -29,10 +29,6 @@ const struct ts_key vae_keys[] = {
 	  .help = "video frames wanted from a temporal decode (0 = every decoded frame)" },
 	{ .name = "micro_frames", .type = TS_KEY_INT, .def = "17", .min = 1, .max = 4096,
 	  .help = "opensora: frames per temporal chunk (upstream micro_frame_size)" },
-	{ .name = "tile", .type = TS_KEY_INT, .def = "0", .min = 0, .max = 65536,
-	  .help = "SD latent tile edge for memory-bounded decoding (0 = from the budget)" },
-	{ .name = "tile_overlap", .type = TS_KEY_INT, .def = "8", .min = 0, .max = 4096,
-	  .help = "latent pixels shared by neighbouring tiles, blended linearly" },
 	{ .name = "mem_budget_mib", .type = TS_KEY_INT, .def = "0", .min = 0, .max = 1 << 24,
 	  .help = "device memory budget when the caller gives none (0 = unbounded)" },
 	{ .name = NULL },
@@ -123,7 +119,6 @@ static void set_defaults(struct vae_dec *d)
 	d->sd_eps = 1e-6f;
 	d->tv_eps = 1e-5f;
 	d->micro_frames = 17;
-	d->overlap = 8;
 	for (int c = 0; c < 16; c++) {
 		d->shift[c] = c < 4 ? os_shift[c] : 0.0f;
 		d->scale[c] = c < 4 ? os_scale[c] : 1.0f;
@@ -228,8 +223,6 @@ int vae_configure_as(const struct ts_host *host, const struct ts_section *sec, v
 	d->latent_scale = (float)host->cfg_float(sec, "latent_scale");
 	d->frames = (int)host->cfg_int(sec, "frames");
 	d->micro_frames = (int)host->cfg_int(sec, "micro_frames");
-	d->tile = (int)host->cfg_int(sec, "tile");
-	d->overlap = (int)host->cfg_int(sec, "tile_overlap");
 	d->budget = (uint64_t)host->cfg_int(sec, "mem_budget_mib") << 20;
 	*out = d;
 	return 0;

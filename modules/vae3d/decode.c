@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * modules/vae3d/decode.c - the decoder ops' decode and encode: images
- * through the SD VAE (whole batches, smaller batches, or tiles, whichever
+ * through the SD VAE (whole batches, smaller batches, or bands of rows, whichever
  * fits the memory budget), videos through the temporal VAE, and Open-Sora
  * 1.2's pipeline (per-channel shift and scale, temporal decode in chunks of
  * micro_frames, then the SD VAE per frame).
@@ -82,7 +82,8 @@ static int sd_batch(struct vae_dec *d, struct vctx *cx, const float *lat, int64_
 
 /*
  * @n latents [n, z, h, w] -> pixels [n, out_ch, H, W]: as many per pass as
- * @budget allows, or one at a time in tiles when even one does not fit.
+ * @budget allows, or one at a time in bands of rows when even one does not
+ * fit (band.c: the same numbers, less device memory).
  */
 int vae_sd_images(struct vae_dec *d, struct ts_dev *dev, void **w, const float *lat, int64_t n,
 		  int64_t h, int64_t wd, float scale, uint64_t budget, float *out)
@@ -92,29 +93,25 @@ int vae_sd_images(struct vae_dec *d, struct ts_dev *dev, void **w, const float *
 	uint64_t one = sd_decode_bytes(&d->sd, 1, h, wd);
 	int64_t per = budget ? (int64_t)(budget / (one ? one : 1)) : n;
 	struct vctx cx;
+	float *tmp = NULL;
 	int err = 0;
 
 	vae_ctx_init(&cx, d, dev, w, 0);
-	if (per >= 1 && (!d->tile || (d->tile >= h && d->tile >= wd))) {
-		for (int64_t i = 0; i < n && !err; i += per) {
-			int64_t k = n - i < per ? n - i : per;
+	for (int64_t i = 0; per >= 1 && i < n && !err; i += per) {
+		int64_t k = n - i < per ? n - i : per;
 
-			err = sd_batch(d, &cx, lat + i * in_sz, k, h, wd, scale, out + i * out_sz);
-		}
-		note_peak(d, &cx);
-		return err;
+		err = sd_batch(d, &cx, lat + i * in_sz, k, h, wd, scale, out + i * out_sz);
 	}
-	for (int64_t i = 0; i < n && !err; i++) {
-		int tile = d->tile ? d->tile : vae_tile_for(&d->sd, budget, h, wd);
-		float *tmp = d->host->alloc(sizeof(float) * (size_t)in_sz);
-
-		if (!tmp)
-			return TS_ENOMEM;
+	if (per < 1)
+		tmp = d->host->alloc(sizeof(float) * (size_t)in_sz);
+	if (per < 1 && !tmp)
+		err = TS_ENOMEM;
+	for (int64_t i = 0; per < 1 && i < n && !err; i++) {
 		for (int64_t j = 0; j < in_sz; j++)
 			tmp[j] = lat[i * in_sz + j] / scale;
-		err = vae_sd_tiled(&cx, &d->sd, tmp, h, wd, tile, d->overlap, out + i * out_sz);
-		d->host->free(tmp);
+		err = vae_sd_banded(&cx, &d->sd, tmp, h, wd, budget, out + i * out_sz);
 	}
+	d->host->free(tmp);
 	note_peak(d, &cx);
 	return err;
 }

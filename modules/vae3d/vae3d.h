@@ -156,7 +156,6 @@ struct vae_dec {
 	float latent_scale;           /* SD latents are divided by it before decoding */
 	float shift[16], scale[16];   /* Open-Sora: z * scale + shift before the temporal VAE */
 	int frames, micro_frames;     /* video frames wanted (0 = all); frames per chunk */
-	int tile, overlap;            /* SD latent tile edge (0 = from the budget), overlap */
 	uint64_t budget;              /* device bytes when the caller passes 0 (0 = none) */
 	vae_trace_fn trace;           /* intermediates (run-case, tests), or NULL */
 	void *trace_arg;
@@ -232,10 +231,9 @@ int vae_encode(void *dec, struct ts_dev *dev, void *weights, const struct ts_ten
 int vae_sd_images(struct vae_dec *d, struct ts_dev *dev, void **w, const float *lat, int64_t n,
 		  int64_t h, int64_t wd, float scale, uint64_t budget, float *out);
 
-/* tile.c */
-int vae_sd_tiled(struct vctx *cx, const struct sd_arch *a, const float *lat, int64_t h,
-		 int64_t w, int tile, int overlap, float *out);
-int vae_tile_for(const struct sd_arch *a, uint64_t budget, int64_t h, int64_t w);
+/* band.c */
+int vae_sd_banded(struct vctx *cx, const struct sd_arch *a, const float *lat, int64_t h,
+		  int64_t w, uint64_t budget, float *out);
 
 /* runcase.c */
 int vae_run_case(void *dec, struct ts_dev *dev, void *weights, struct ts_st *st,

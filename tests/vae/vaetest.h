@@ -63,32 +63,44 @@ static inline void vaetest_close(struct vaetest *vt)
 }
 
 /*
- * Configure a decoder from "key=value" pairs (NULL-terminated), validated
- * against the module's schema like an ini section.
+ * Configure a decoder from "key=value" pairs (@kv NULL-terminated),
+ * validated against the module's schema like an ini section.
  */
-static inline int vaetest_configure(struct vaetest *vt, struct ts_config **cfg, void **dec, ...)
+static inline int vaetest_configure_v(struct vaetest *vt, struct ts_config **cfg, void **dec,
+				      const char *const *kv)
 {
 	struct ts_section *sec;
-	const char *kv;
-	va_list ap;
 	int err = 0;
 
 	*cfg = ts_config_new();
 	sec = ts_config_section_get(*cfg, "model vae");
-	va_start(ap, dec);
-	while (!err && (kv = va_arg(ap, const char *))) {
+	for (; !err && *kv; kv++) {
 		char key[64];
-		const char *eq = strchr(kv, '=');
+		const char *eq = strchr(*kv, '=');
 
-		snprintf(key, sizeof(key), "%.*s", (int)(eq - kv), kv);
+		snprintf(key, sizeof(key), "%.*s", (int)(eq - *kv), *kv);
 		err = ts_section_set(sec, key, eq + 1, "test");
 	}
-	va_end(ap);
 	if (!err)
 		err = ts_section_validate(sec, vt->ops->keys, NULL);
 	if (!err)
 		err = vt->ops->configure(vt->host, sec, dec);
 	return err;
+}
+
+/* The same with the pairs as arguments, NULL-terminated. */
+static inline int vaetest_configure(struct vaetest *vt, struct ts_config **cfg, void **dec, ...)
+{
+	const char *kv[16];
+	va_list ap;
+	int n = 0;
+
+	va_start(ap, dec);
+	while (n < 15 && (kv[n] = va_arg(ap, const char *)))
+		n++;
+	va_end(ap);
+	kv[n] = NULL;
+	return vaetest_configure_v(vt, cfg, dec, kv);
 }
 
 struct vaetest_call {
