@@ -49,7 +49,7 @@ def timestep_freq(t, dim):
     half = dim // 2
     f = torch.exp(-math.log(10000) * torch.arange(half, dtype=torch.float64) / half)
     a = t.to(torch.float64)[:, None] * f[None]
-    return torch.cat([torch.cos(a), torch.sin(a)], dim=1).float()
+    return torch.cat([torch.cos(a), torch.sin(a)], dim=1)
 
 
 class Block(nn.Module):
@@ -89,14 +89,21 @@ class DiT(nn.Module):
         self.fin_ada = nn.Linear(hidden, 2 * hidden)
         self.fin = nn.Linear(hidden, patch * patch * self.out_ch)
 
-    def forward(self, x, t, y):
-        tok = self.x_proj(x).flatten(2).transpose(1, 2) + self.pos
-        c = self.t2(F.silu(self.t0(timestep_freq(t, self.freq)))) + self.table(y)
-        silu_c = F.silu(c)
-        for blk in self.blocks:
-            tok = blk(tok, silu_c, self.eps)
+    def forward(self, x, t, y, rec=None):
+        """rec: a dict that receives the intermediates the golden files name."""
+        rec = {} if rec is None else rec
+        rec["x_embed"] = self.x_proj(x).flatten(2).transpose(1, 2)
+        rec["pos_embed"] = self.pos
+        tok = rec["x_embed"] + self.pos
+        rec["t_freq"] = timestep_freq(t, self.freq).to(x.dtype)
+        rec["t_emb"] = self.t2(F.silu(self.t0(rec["t_freq"])))
+        rec["y_emb"] = self.table(y)
+        silu_c = F.silu(rec["t_emb"] + rec["y_emb"])
+        for i, blk in enumerate(self.blocks):
+            tok = rec[f"blocks.{i}"] = blk(tok, silu_c, self.eps)
         shift, scale = self.fin_ada(silu_c)[:, None].chunk(2, dim=2)
         out = self.fin(F.layer_norm(tok, (self.d,), eps=self.eps) * (1 + scale) + shift)
+        rec["final_layer"] = out
         g, p = self.grid, self.p
         out = out.view(-1, g, g, p, p, self.out_ch).permute(0, 5, 1, 3, 2, 4)
         return out.reshape(-1, self.out_ch, g * p, g * p)
@@ -124,26 +131,30 @@ def read_safetensors(path):
     return out, meta
 
 
+NAMES = {"x_proj": "x_embedder.proj", "t0": "t_embedder.mlp.0", "t2": "t_embedder.mlp.2",
+         "table": "y_embedder.embedding_table", "fin_ada": "final_layer.adaLN_modulation.1",
+         "fin": "final_layer.linear"}
+INNER = {"qkv": "attn.qkv", "proj": "attn.proj", "fc1": "mlp.fc1", "fc2": "mlp.fc2",
+         "ada": "adaLN_modulation.1"}
+
+
+def upstream_name(ours):
+    """Our parameter name -> facebookresearch/DiT's state_dict key."""
+    if ours == "pos":
+        return "pos_embed"
+    head, kind = ours.rsplit(".", 1)
+    if head.startswith("blocks."):
+        _, i, inner = head.split(".", 2)
+        return f"blocks.{i}.{INNER[inner]}.{kind}"
+    return f"{NAMES[head]}.{kind}"
+
+
 def from_golden(t, cfg):
     m = DiT(cfg["input_size"], cfg["patch_size"], cfg["in_channels"], cfg["hidden_size"],
             cfg["depth"], cfg["num_heads"], cfg["mlp_ratio"], cfg["num_classes"],
             cfg["class_dropout_prob"] > 0, cfg["learn_sigma"], cfg["frequency_embedding_size"],
             cfg["layernorm_eps"])
-    names = {"x_proj": "x_embedder.proj", "t0": "t_embedder.mlp.0", "t2": "t_embedder.mlp.2",
-             "table": "y_embedder.embedding_table", "fin_ada": "final_layer.adaLN_modulation.1",
-             "fin": "final_layer.linear"}
-    inner = {"qkv": "attn.qkv", "proj": "attn.proj", "fc1": "mlp.fc1", "fc2": "mlp.fc2",
-             "ada": "adaLN_modulation.1"}
-    state = {}
-    for ours, theirs in names.items():
-        for kind in ("weight", "bias"):
-            if f"{theirs}.{kind}" in t:
-                state[f"{ours}.{kind}"] = t[f"{theirs}.{kind}"]
-    for i in range(cfg["depth"]):
-        for ours, theirs in inner.items():
-            for kind in ("weight", "bias"):
-                state[f"blocks.{i}.{ours}.{kind}"] = t[f"blocks.{i}.{theirs}.{kind}"]
-    state["pos"] = m.pos
+    state = {k: (m.pos if k == "pos" else t[upstream_name(k)]) for k in m.state_dict()}
     m.load_state_dict(state)
     return m.eval()
 
@@ -158,11 +169,14 @@ def check(folder):
         for case in ("a", "b"):
             t, meta = read_safetensors(f"{folder}/{case}.safetensors")
             m = from_golden(t, json.loads(meta["config"]))
-            got = {"forward": m(t["input.x"], t["input.t"], t["input.y"]),
-                   "forward_with_cfg": m.forward_with_cfg(t["input.cfg_x"], t["input.cfg_t"],
-                                                          t["input.cfg_y"],
-                                                          float(t["input.cfg_scale"][0]))}
+            got = {}
+            got["forward"] = m(t["input.x"], t["input.t"], t["input.y"], got)
+            got["forward_with_cfg"] = m.forward_with_cfg(t["input.cfg_x"], t["input.cfg_t"],
+                                                         t["input.cfg_y"],
+                                                         float(t["input.cfg_scale"][0]))
             for k, v in got.items():
+                if f"output.{k}" not in t:
+                    continue
                 e = rel_l2(v, t[f"output.{k}"])
                 worst = max(worst, e)
                 print(f"torch reference, case {case} {k}: rel L2 {e:.2e}")

@@ -185,10 +185,7 @@ static int read_sampling(struct dit_model *m, const struct ts_section *sec)
 	m->cfg_channels = (int)host->cfg_int(sec, "cfg_channels");
 	m->latent_scale = (float)host->cfg_float(sec, "latent_scale");
 	m->max_batch = (int)host->cfg_int(sec, "max_batch");
-	if (m->guidance > 1 && m->table_rows == m->num_classes)
-		return host->cfg_error(sec, "guidance",
-				       "%g needs the null class (class_dropout_prob > 0)",
-				       m->guidance);
+	/* guidance without a null class is refused per request, in plan() */
 	return 0;
 }
 
