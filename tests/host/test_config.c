@@ -252,6 +252,65 @@ static void test_empty_and_devsets(void)
 	ok(ts_devsets_parse("1,,2", &sets, &n) == TS_EINVAL, "empty member refused");
 }
 
+static uint32_t fz_state = 777;
+
+static uint32_t fz_next(void)
+{
+	fz_state ^= fz_state << 13;
+	fz_state ^= fz_state >> 17;
+	fz_state ^= fz_state << 5;
+	return fz_state;
+}
+
+/* Some log line has @file followed by a line number. */
+static int names_line(const char *file)
+{
+	size_t n = strlen(file);
+
+	for (const char *p = tu_log; (p = strstr(p, file)); p += n)
+		if (p[n] >= '0' && p[n] <= '9')
+			return 1;
+	return 0;
+}
+
+/* Lines of ini-ish noise: the parser must answer (accept or refuse) and never crash. */
+static void test_noise(void)
+{
+	static const char *const pieces[] = {
+		"[", "]", "server", "pool", "model x", "=", " = ", ":", ";", "#", "\n", "\n",
+		"devices", "all", "0-3", ",", "-", "backend", "sim", "queue_limit", "99999999999999999999",
+		" ", "\t", "prewarm", "topology", "1023", "1024", "module_path", "..", "/", "\"",
+	};
+	int accepted = 0, refused_n = 0, explained = 0;
+	char text[512];
+
+	for (int iter = 0; iter < 300; iter++) {
+		struct ts_config *cfg = NULL;
+		size_t n = 0;
+
+		text[0] = '\0';
+		for (int p = 0; p < 40; p++) {
+			const char *piece = pieces[fz_next() % (sizeof(pieces) / sizeof(pieces[0]))];
+			size_t l = strlen(piece);
+
+			if (n + l + 1 >= sizeof(text))
+				break;
+			memcpy(text + n, piece, l + 1);
+			n += l;
+		}
+		if (load("noise.ini", text, &cfg) == 0) {
+			accepted++;
+			ts_config_free(cfg);
+		} else {
+			refused_n++;
+			explained += names_line("noise.ini:") && tu_logged("config refused");
+		}
+	}
+	ok(accepted + refused_n == 300 && explained == refused_n,
+	   "300 noisy files: %d accepted, %d refused, each refusal naming file:line (%d)",
+	   accepted, refused_n, explained);
+}
+
 int main(void)
 {
 	tu_tmpdir();
@@ -260,5 +319,6 @@ int main(void)
 	test_model_schema();
 	test_errors();
 	test_empty_and_devsets();
+	test_noise();
 	return tap_done();
 }
