@@ -164,9 +164,7 @@ cudaError_t ts_k_layer_norm(cudaStream_t st, int dt, void *y, const void *x, con
 			    const void *b, int64_t rows, int64_t cols, float eps);
 cudaError_t ts_k_rms_norm(cudaStream_t st, int dt, void *y, const void *x, const void *w,
 			  int64_t rows, int64_t cols, float eps);
-cudaError_t ts_k_group_norm(cudaStream_t st, int dt, void *y, const void *x, const void *w,
-			    const void *b, int64_t n, int64_t c, int64_t spatial, int groups,
-			    float eps);
+
 cudaError_t ts_k_ln_modulate(cudaStream_t st, int dt, void *y, const void *x, const void *shift,
 			     const void *scale, int64_t batch, int64_t tokens, int64_t dim,
 			     int64_t mod_stride, float eps);
@@ -177,6 +175,12 @@ cudaError_t ts_k_softmax(cudaStream_t st, int dt, void *y, const void *x, int64_
 cudaError_t ts_k_rope(cudaStream_t st, int dt, void *x, const void *freqs, int64_t n_freq,
 		      int64_t batch, int64_t tokens, int64_t heads, int64_t head_dim,
 		      int64_t tok_stride, int64_t batch_stride);
+
+/* k_gnorm.cu: @scratch holds ts_k_group_norm_scratch() bytes. */
+size_t ts_k_group_norm_scratch(int64_t n, int64_t c, int64_t spatial, int groups);
+cudaError_t ts_k_group_norm(cudaStream_t st, int dt, void *y, const void *x, const void *w,
+			    const void *b, int64_t n, int64_t c, int64_t spatial, int groups,
+			    float eps, void *scratch);
 
 /* k_attn.cu */
 cudaError_t ts_k_attention(cudaStream_t st, int dt, const struct ts_attention *a, int kind);

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
  * core/cuda/k_norm.cu - normalisations and row-wise kernels: layer norm (with
- * the adaLN modulate fused in), RMS norm, group norm, softmax, the gated
- * residual and rotary embedding.
+ * the adaLN modulate fused in), RMS norm, softmax, the gated residual and
+ * rotary embedding (group norm: k_gnorm.cu).
  *
- * One block per row (or per group), statistics in fp32 in two passes (mean,
+ * One block per row, statistics in fp32 in two passes (mean,
  * then squared deviations) so a row with a large mean keeps its precision.
  * The row is read again from global memory for each pass: it is hot in L1/L2
  * and keeping it in shared memory would cap the row length.
@@ -87,39 +87,6 @@ __global__ void k_rms_norm(T *y, const T *x, const T *w, int64_t cols, float eps
 		st(yr + i, ld(xr + i) * r * (w ? ld(w + i) : 1.0f));
 }
 
-/* Block (group g, sample n): channels g*cpg .. are contiguous, cpg*spatial elements. */
-template <typename T>
-__global__ void k_group_norm(T *y, const T *x, const T *w, const T *b, int64_t c,
-			     int64_t spatial, int groups, float eps)
-{
-	__shared__ float sh[32];
-	int64_t cpg = c / groups, len = cpg * spatial;
-	int64_t n = blockIdx.y, g = blockIdx.x;
-	int64_t base = (n * c + g * cpg) * spatial;
-	float s = 0.0f, mean, rstd;
-
-	for (int64_t i = threadIdx.x; i < len; i += blockDim.x)
-		s += ld(x + base + i);
-	mean = block_sum(s, sh) / (float)len;
-	s = 0.0f;
-	for (int64_t i = threadIdx.x; i < len; i += blockDim.x) {
-		float d = ld(x + base + i) - mean;
-
-		s += d * d;
-	}
-	rstd = rsqrtf(block_sum(s, sh) / (float)len + eps);
-	for (int64_t i = threadIdx.x; i < len; i += blockDim.x) {
-		int64_t ch = g * cpg + i / spatial;
-		float v = (ld(x + base + i) - mean) * rstd;
-
-		if (w)
-			v *= ld(w + ch);
-		if (b)
-			v += ld(b + ch);
-		st(y + base + i, v);
-	}
-}
-
 template <typename T>
 __global__ void k_softmax(T *y, const T *x, int64_t cols)
 {
@@ -200,18 +167,6 @@ cudaError_t ts_k_rms_norm(cudaStream_t s, int dt, void *y, const void *x, const 
 {
 	TS_DT_SWITCH(dt, k_rms_norm<T><<<(unsigned)rows, row_threads(cols), 0, s>>>(
 				 (T *)y, (const T *)x, (const T *)w, cols, eps));
-	return cudaGetLastError();
-}
-
-cudaError_t ts_k_group_norm(cudaStream_t s, int dt, void *y, const void *x, const void *w,
-			    const void *b, int64_t n, int64_t c, int64_t spatial, int groups,
-			    float eps)
-{
-	dim3 grid((unsigned)groups, (unsigned)n);
-
-	TS_DT_SWITCH(dt, k_group_norm<T><<<grid, 512, 0, s>>>((T *)y, (const T *)x, (const T *)w,
-							     (const T *)b, c, spatial, groups,
-							     eps));
 	return cudaGetLastError();
 }
 

@@ -83,9 +83,11 @@ static int op_rms_norm(struct ts_dev *dev, void *y, const void *x, const void *w
 static int op_group_norm(struct ts_dev *dev, void *y, const void *x, const void *w, const void *b,
 			 int64_t n, int64_t c, int64_t spatial, int groups, float eps)
 {
+	void *scratch;
 	int rc;
 
-	if (n < 0 || c < 0 || spatial < 0 || groups <= 0 || c % groups || n > 65535)
+	if (n < 0 || c < 0 || spatial < 0 || groups <= 0 || c % groups || n > 65535 ||
+	    groups > 65535)
 		return TS_CUDA_BAD("group_norm", "n=%lld c=%lld spatial=%lld groups=%d", I(n), I(c),
 				   I(spatial), groups);
 	if (!n || !c || !spatial)
@@ -94,8 +96,11 @@ static int op_group_norm(struct ts_dev *dev, void *y, const void *x, const void 
 		return TS_CUDA_BAD("group_norm", "NULL x or y");
 	if ((rc = ts_cuda_use(dev)))
 		return rc;
-	return TS_CU(ts_k_group_norm(dev->stream, dev->dt, y, x, w, b, n, c, spatial,
-					     groups, eps));
+	scratch = ts_cuda_scratch(dev, ts_k_group_norm_scratch(n, c, spatial, groups));
+	if (!scratch)
+		return TS_ENOMEM;
+	return TS_CU(ts_k_group_norm(dev->stream, dev->dt, y, x, w, b, n, c, spatial, groups,
+				     eps, scratch));
 }
 
 static int op_layer_norm_modulate(struct ts_dev *dev, void *y, const void *x, const void *shift,

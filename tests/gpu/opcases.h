@@ -512,6 +512,7 @@ static void run_op_cases(struct oc *oc)
 	case_norm(oc, 1, 4, 3000, 0, 1);
 	case_group_norm(oc, 2, 12, 37, 4, 1);
 	case_group_norm(oc, 1, 64, 1024, 32, 0);
+	case_group_norm(oc, 1, 64, 40000, 8, 1); /* many chunks per group */
 	case_ln_modulate(oc, 2, 33, 1152);
 	case_ln_modulate(oc, 3, 5, 37);
 	case_gated_residual(oc, 2, 33, 1152, 1);
