@@ -53,7 +53,6 @@ struct dit_model {
 	float eta;
 	float guidance;
 	int cfg_channels;       /* channels guided by CFG: 3 upstream (its quirk) */
-	float latent_scale;     /* finish() divides by it (sample.py: / 0.18215) */
 	int max_batch;
 };
 

@@ -55,8 +55,6 @@ const struct ts_key dit_keys[] = {
 	  .help = "default classifier-free guidance scale (<= 1: none)" },
 	{ .name = "cfg_channels", .type = TS_KEY_INT, .def = "3", .min = 1, .max = 1024,
 	  .help = "latent channels guidance applies to (upstream keeps 3 for reproducibility)" },
-	{ .name = "latent_scale", .type = TS_KEY_FLOAT, .def = "0.18215", .min = 1e-6, .max = 1e6,
-	  .help = "finish() divides the latent by it for the VAE" },
 	{ .name = "max_batch", .type = TS_KEY_INT, .def = "4", .min = 1, .max = 256,
 	  .help = "requests stepped together" },
 	{ .name = NULL },
@@ -183,7 +181,6 @@ static int read_sampling(struct dit_model *m, const struct ts_section *sec)
 	m->eta = (float)host->cfg_float(sec, "eta");
 	m->guidance = (float)host->cfg_float(sec, "guidance");
 	m->cfg_channels = (int)host->cfg_int(sec, "cfg_channels");
-	m->latent_scale = (float)host->cfg_float(sec, "latent_scale");
 	m->max_batch = (int)host->cfg_int(sec, "max_batch");
 	/* guidance without a null class is refused per request, in plan() */
 	return 0;

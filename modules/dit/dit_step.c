@@ -175,9 +175,8 @@ int dit_finish(void *model, const struct ts_work *w, const void *state, const fl
 		if (!data)
 			return TS_ENOMEM;
 	}
-	/* sample.py decodes samples / 0.18215 */
-	for (int64_t i = 0; i < w->latent_elems; i++)
-		data[i] = latent[i] / m->latent_scale;
+	/* as sampled: the decoder divides by the VAE's scale (sample.py's / 0.18215) */
+	memcpy(data, latent, sizeof(float) * (size_t)w->latent_elems);
 	out->dtype = TS_F32;
 	out->ndim = w->latent_shape_ndim;
 	memcpy(out->shape, w->latent_shape, sizeof(out->shape));
