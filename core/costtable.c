@@ -318,7 +318,8 @@ static int cmp_int(const void *a, const void *b)
 }
 
 /* Degrees (ascending, distinct) and the largest batch of the shape of @k. */
-static int shape_dims(const struct csv_rows *rows, const struct csv_row *k, int *deg, int *max_batch)
+static int shape_dims(const struct csv_rows *rows, const struct csv_row *k, int *deg,
+		      int *max_batch)
 {
 	int n = 0;
 

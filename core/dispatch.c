@@ -37,7 +37,8 @@ static int join_group(struct ts_engine *e, struct pend_run *p, struct ts_req *r,
 		reject(e, r, "batch group mixes klasses or degrees");
 		return -1;
 	}
-	if (run->batch >= TS_RUN_MAX_BATCH || ts_cost_seconds(r->cost, a->degree, run->batch + 1) < 0) {
+	if (run->batch >= TS_RUN_MAX_BATCH ||
+	    ts_cost_seconds(r->cost, a->degree, run->batch + 1) < 0) {
 		reject(e, r, "batch larger than the cost table profiles");
 		return -1;
 	}

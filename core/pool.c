@@ -191,7 +191,9 @@ static int pick_island(const struct ts_pool *p, int isl, int k, struct ts_devset
 {
 	int got = 0;
 
-	for (int d = ts_devset_next(&p->free, 0); d >= 0 && got < k; d = ts_devset_next(&p->free, d + 1)) {
+	const struct ts_devset *f = &p->free;
+
+	for (int d = ts_devset_next(f, 0); d >= 0 && got < k; d = ts_devset_next(f, d + 1)) {
 		if (p->island[d] == isl) {
 			ts_devset_add(out, d);
 			got++;

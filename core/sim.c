@@ -67,8 +67,9 @@ static int policy_params(const struct ts_sim_env *env, const struct ts_policy_op
 		return TS_ENOMEM;
 	sec = ts_config_section_get(cfg, "scheduler");
 	err = sec ? ts_section_set(sec, "policy", ops->name, "(sim)") : TS_ENOMEM;
-	for (int i = 0; !err && env->policy && !strcmp(env->policy, ops->name) && i < env->n_params; i++)
-		err = set_kv(sec, env->params[i], "(config)");
+	if (!err && env->policy && !strcmp(env->policy, ops->name))
+		for (int i = 0; !err && i < env->n_params; i++)
+			err = set_kv(sec, env->params[i], "(config)");
 	for (int i = 0; !err && over && over[i]; i++)
 		err = set_kv(sec, over[i], "--policy-param");
 	if (!err)
@@ -224,7 +225,9 @@ static void res_count(struct ts_sim_result *res, const struct ts_sim_req *q)
 	if (i == res->n_res) {
 		if (res->n_res == TS_SIM_MAX_RES)
 			return;
-		res->by_res[res->n_res++] = (struct ts_sim_res_stat){ .width = q->width, .height = q->height };
+		res->by_res[res->n_res++] = (struct ts_sim_res_stat){
+			.width = q->width, .height = q->height,
+		};
 	}
 	res->by_res[i].n++;
 	res->by_res[i].met += q->met;

@@ -101,7 +101,7 @@ static int parse_devices(struct ts_section *pool, int *n)
 
 static int env_pool(struct ts_sim_env *env, struct ts_section *pool)
 {
-	const char *topo, *warm;
+	const char *topo, *warm, *kind;
 	int err;
 
 	err = parse_devices(pool, &env->n_devices);
@@ -119,7 +119,8 @@ static int env_pool(struct ts_sim_env *env, struct ts_section *pool)
 	warm = ts_cfg_str(pool, "prewarm");
 	if (warm && *warm && ts_devsets_parse(warm, &env->prewarm, &env->n_prewarm))
 		return ts_cfg_error(pool, "prewarm", "'%s' is not a list of device sets", warm);
-	if (ts_cfg_str(pool, "device_kind") && !(env->device_kind = strdup(ts_cfg_str(pool, "device_kind"))))
+	kind = ts_cfg_str(pool, "device_kind");
+	if (kind && !(env->device_kind = strdup(kind)))
 		return TS_ENOMEM;
 	if (ts_section_raw(pool, "group_cache_budget_mib", NULL))
 		env->cache_budget = (size_t)ts_cfg_int(pool, "group_cache_budget_mib") << 20;
