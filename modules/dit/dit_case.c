@@ -162,7 +162,8 @@ static int case_cfg(struct dit_run *r, struct ts_st *st, void *scratch)
 	n = x.shape[0];
 	half = n / 2;
 	if (n % 2 || elem(&s, 0, &sv)) {
-		r->host->log(TS_LOG_ERROR, DIT_WHO, "%s: cfg_x needs an even batch, cfg_scale a number",
+		r->host->log(TS_LOG_ERROR, DIT_WHO,
+			     "%s: cfg_x needs an even batch, cfg_scale a number",
 			     r->host->st_path(st));
 		return TS_ERANGE;
 	}
@@ -196,7 +197,8 @@ static int case_run(struct dit_run *r, struct ts_st *st, void *scratch)
 		any = 1;
 	}
 	if (!any) {
-		host->log(TS_LOG_ERROR, DIT_WHO, "%s: no input.x nor input.cfg_x", host->st_path(st));
+		host->log(TS_LOG_ERROR, DIT_WHO, "%s: no input.x nor input.cfg_x",
+			  host->st_path(st));
 		return TS_ENOENT;
 	}
 	return 0;

@@ -16,8 +16,9 @@ const struct ts_key dit_keys[] = {
 	{ .name = "weights", .type = TS_KEY_PATH,
 	  .help = "safetensors file, original (facebookresearch) or diffusers key layout" },
 	{ .name = "random_weights", .type = TS_KEY_BOOL, .def = "false",
-	  .help = "fill the weights from N(0, 1/fan_in) instead of a file (benchmarks, profiling)" },
-	{ .name = "layout", .type = TS_KEY_ENUM, .def = "auto", .choices = "auto|original|diffusers",
+	  .help = "weights from N(0, 1/fan_in) instead of a file (benchmarks, profiling)" },
+	{ .name = "layout", .type = TS_KEY_ENUM, .def = "auto",
+	  .choices = "auto|original|diffusers",
 	  .help = "key layout of the weights; auto detects it" },
 	{ .name = "variant", .type = TS_KEY_ENUM, .def = "DiT-XL/2",
 	  .choices = "DiT-S/2|DiT-S/4|DiT-S/8|DiT-B/2|DiT-B/4|DiT-B/8|DiT-L/2|DiT-L/4|DiT-L/8|"
@@ -28,7 +29,8 @@ const struct ts_key dit_keys[] = {
 	{ .name = "patch_size", .type = TS_KEY_INT, .min = 1, .max = 64, .help = "patch side p" },
 	{ .name = "hidden_size", .type = TS_KEY_INT, .min = 1, .max = 65536, .help = "D" },
 	{ .name = "depth", .type = TS_KEY_INT, .min = 1, .max = 1024, .help = "number of blocks" },
-	{ .name = "num_heads", .type = TS_KEY_INT, .min = 1, .max = 1024, .help = "attention heads" },
+	{ .name = "num_heads", .type = TS_KEY_INT, .min = 1, .max = 1024,
+	  .help = "attention heads" },
 	{ .name = "mlp_ratio", .type = TS_KEY_FLOAT, .def = "4.0", .min = 0.01, .max = 64,
 	  .help = "MLP hidden size / D" },
 	{ .name = "in_channels", .type = TS_KEY_INT, .def = "4", .min = 1, .max = 1024,
@@ -114,8 +116,8 @@ int dit_model_derive(struct dit_model *m)
 	}
 	/* get_2d_sincos_pos_embed splits D in four sin/cos quarters. */
 	if (m->hidden % 4) {
-		host->log(TS_LOG_ERROR, DIT_WHO, "hidden_size %d is not a multiple of 4 (2-D sin-cos)",
-			  m->hidden);
+		host->log(TS_LOG_ERROR, DIT_WHO,
+			  "hidden_size %d is not a multiple of 4 (2-D sin-cos)", m->hidden);
 		return TS_EINVAL;
 	}
 	if (m->patch > m->input_size) {

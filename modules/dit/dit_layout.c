@@ -80,7 +80,7 @@ void dit_layout_carve(struct dit_run *r, void *scratch)
 	walk(r->m, r->batch, r->degree, r, &c);
 }
 
-/* Fill @r (all but its tap) for a forward of @batch samples on ctx's rank; scratch not carved yet. */
+/* Fill @r (but its tap) for a forward of @batch samples on ctx's rank; scratch not carved yet. */
 int dit_run_init(struct dit_run *r, const struct ts_step_ctx *ctx, int64_t batch)
 {
 	const struct dit_model *m = ctx->model;

@@ -87,7 +87,10 @@ int dit_sched_build(struct dit_sched *s, int steps, enum dit_respacing how)
 	if (steps < 1 || steps > T)
 		return TS_EINVAL;
 	memset(keep, 0, sizeof(keep));
-	err = how == DIT_RESPACE_STRIDE ? keep_stride(keep, T, steps) : keep_uniform(keep, T, steps);
+	if (how == DIT_RESPACE_STRIDE)
+		err = keep_stride(keep, T, steps);
+	else
+		err = keep_uniform(keep, T, steps);
 	if (err)
 		return err;
 	base_abar(abar, T);

@@ -70,7 +70,8 @@ static void shape_str(char *buf, size_t n, int ndim, const int64_t *shape)
 
 	used += snprintf(buf, n, "[");
 	for (int i = 0; i < ndim && used < n; i++)
-		used += snprintf(buf + used, n - used, "%s%lld", i ? ", " : "", (long long)shape[i]);
+		used += snprintf(buf + used, n - used, "%s%lld", i ? ", " : "",
+				 (long long)shape[i]);
 	if (used < n)
 		snprintf(buf + used, n - used, "]");
 }
