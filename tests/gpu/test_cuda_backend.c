@@ -33,8 +33,14 @@ static int oc_mask_upload(struct oc *oc, const uint8_t *mask, int64_t n, uint8_t
 			return TS_ENOMEM;
 	}
 	memcpy(out[0], mask, (size_t)n);
-	return cudaMemcpy(out[1], mask, (size_t)n, cudaMemcpyHostToDevice) == cudaSuccess
-		       ? 0 : TS_EDEVICE;
+	/*
+	 * From pageable memory cudaMemcpy may return before the DMA lands, and the
+	 * backend's stream does not wait for the legacy stream: synchronise.
+	 */
+	if (cudaMemcpy(out[1], mask, (size_t)n, cudaMemcpyHostToDevice) != cudaSuccess ||
+	    cudaDeviceSynchronize() != cudaSuccess)
+		return TS_EDEVICE;
+	return 0;
 }
 
 static void oc_mask_free(struct oc *oc, uint8_t *m[2])
