@@ -204,6 +204,50 @@ static void test_generate(void)
 	ts_trace_free(b);
 }
 
+static void swallow(enum ts_log_level lvl, const char *line, void *arg)
+{
+}
+
+/* Valid lines with random characters replaced: refused or accepted, never a crash. */
+static void test_garbage(void)
+{
+	static const char alphabet[] = "0123456789,.-eE x\t\r";
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	int refused = 0, accepted = 0, other = 0;
+
+	for (int round = 0; round < 300; round++) {
+		char text[4096] = "id,arrival_s,model,width,height,steps,slo_s\n";
+		size_t len = strlen(text);
+		struct ts_trace *t = NULL;
+		char *p;
+		int err;
+
+		for (int i = 0; i < 20; i++) {
+			char line[96];
+			int n = snprintf(line, sizeof(line), "%d,%d.%02d,flux,512,512,28,2.0\n",
+					 i, i, i);
+
+			/* One change in two files, so some survive and most lines stay valid. */
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			if (x % 40 == 0)
+				line[(x >> 8) % (n - 1)] = alphabet[(x >> 20) % (sizeof(alphabet) - 1)];
+			memcpy(text + len, line, n);
+			len += n;
+		}
+		text[len] = 0;
+		p = write_tmp(text);
+		err = ts_trace_load(p, &t);
+		if (!err)
+			accepted += t->n == 20;
+		unlink(p);
+		ts_trace_free(t);
+		refused += err == TS_EFORMAT;
+		other += err && err != TS_EFORMAT;
+	}
+	ok(!other && refused > 0 && accepted > 0,
+	   "300 mutated files: %d refused as malformed, %d accepted whole", refused, accepted);
+}
+
 int main(void)
 {
 	ts_log_set_level(TS_LOG_WARN);
@@ -211,5 +255,8 @@ int main(void)
 	test_cost_fn();
 	test_load();
 	test_generate();
+	ts_log_set_sink(swallow, NULL);
+	test_garbage();
+	ts_log_set_sink(NULL, NULL);
 	return tap_done();
 }
