@@ -5,6 +5,8 @@
  * run-case` at every degree up to 4 the case's head count allows: each output
  * the file has, final and intermediate, within relative L2 and max error 1e-4.
  */
+#include <sys/wait.h>
+
 #include "ditest.h"
 
 #define DT_TOL 1e-4
@@ -102,11 +104,31 @@ static void check_refused(void)
 	ok(system(cmd) == 0, "the refusal says the degree must divide the heads");
 }
 
+/* Command-line mistakes: usage (status 2) or a named error (status 1), no output file. */
+static void check_cli(void)
+{
+	char cmd[8 * PATH_MAX], out[2 * PATH_MAX];
+
+	snprintf(out, sizeof(out), "%s/cli.safetensors", dt_tmp);
+	snprintf(cmd, sizeof(cmd), "'%s/tetriserve' run-case %s/a.safetensors >/dev/null 2>&1",
+		 dt_builddir, DT_GOLDEN);
+	ok(WEXITSTATUS(system(cmd)) == 2, "run-case without --out prints its usage");
+	snprintf(cmd, sizeof(cmd), "'%s/tetriserve' run-case %s/a.safetensors --out '%s' "
+		 "--degree 0 >/dev/null 2>&1", dt_builddir, DT_GOLDEN, out);
+	ok(WEXITSTATUS(system(cmd)) == 2, "--degree 0 prints the usage");
+	snprintf(cmd, sizeof(cmd), "'%s/tetriserve' run-case '%s/none.safetensors' --out '%s' "
+		 "2>'%s/err'", dt_builddir, dt_tmp, out, dt_tmp);
+	ok(WEXITSTATUS(system(cmd)) == 1 && access(out, F_OK) != 0, "a missing case file fails");
+	snprintf(cmd, sizeof(cmd), "grep -q 'none.safetensors' '%s/err'", dt_tmp);
+	ok(system(cmd) == 0, "the error names the file");
+}
+
 int main(int argc, char **argv)
 {
 	dt_init(argv[0]);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		check_case(cases[i]);
 	check_refused();
+	check_cli();
 	return tap_done();
 }
