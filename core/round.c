@@ -448,8 +448,11 @@ int ts_engine_run_until(struct ts_engine *e, double until)
 			break;
 		}
 		if (t > until) {
-			ts_clock_wait_until(e->cfg.clock, until);
-			e->now = until;
+			/* Stop between events; the engine's time never goes back. */
+			if (until > e->now) {
+				ts_clock_wait_until(e->cfg.clock, until);
+				e->now = until;
+			}
 			return 0;
 		}
 		ts_clock_wait_until(e->cfg.clock, t);

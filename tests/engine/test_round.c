@@ -154,6 +154,8 @@ static void test_migration(void)
 	rig_submit(&r, 1, 0.0, 3, 100);
 	ts_engine_set_policy(r.eng, &script_ops, NULL);
 	ts_engine_run_until(r.eng, 1.5);
+	ts_engine_run_until(r.eng, 0.5);
+	ok(ts_engine_now(r.eng) == 1.5, "running until an earlier time does not go back");
 	g_deg = 2;
 	ts_engine_run(r.eng);
 	ts_engine_stats(r.eng, &st);
