@@ -440,7 +440,8 @@ int ts_engine_run_until(struct ts_engine *e, double until)
 		return TS_EINVAL;
 	}
 	while (e->rt.n_finished < e->rt.n || e->heap_n) {
-		double t = next_event(e);
+		/* A request submitted with an arrival already past is admitted now. */
+		double t = fmax(next_event(e), e->now);
 
 		if (isinf(t)) {
 			/* Nothing runs, nothing arrives, no deadline ahead: nothing will change. */

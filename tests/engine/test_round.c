@@ -156,6 +156,10 @@ static void test_migration(void)
 	ts_engine_run_until(r.eng, 1.5);
 	ts_engine_run_until(r.eng, 0.5);
 	ok(ts_engine_now(r.eng) == 1.5, "running until an earlier time does not go back");
+	rig_submit(&r, 2, 1.0, 1, 100);
+	ts_engine_run_until(r.eng, 1.5);
+	ok(ts_engine_now(r.eng) == 1.5 && rig_req(&r, 1)->state == TS_REQ_QUEUED,
+	   "a request submitted after its arrival time is admitted now, time does not go back");
 	g_deg = 2;
 	ts_engine_run(r.eng);
 	ts_engine_stats(r.eng, &st);
