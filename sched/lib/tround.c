@@ -57,11 +57,42 @@ static int plannable(const struct ts_req_view *q)
 	return !q->running && q->steps_left > 0 && q->cost;
 }
 
-double ts_tround_tau(const struct ts_round_view *view)
+/* 1 when @q can still make its deadline (optimistically: fastest degree, no wait). */
+static int savable(const struct ts_round_view *view, const struct ts_req_view *q, double tmin)
 {
-	int g = view->round_steps > 0 ? view->round_steps : TS_TROUND_DEFAULT_STEPS;
+	return !q->late && q->steps_left * tmin <= q->deadline_s - view->now_s + TR_EPS;
+}
+
+/*
+ * The slowest fastest-step among plannable requests; with @only_savable,
+ * among those that can still make their deadline, running ones included
+ * (a round stays a round while they are in flight).
+ */
+static double tau_ref(const struct ts_round_view *view, int only_savable)
+{
 	double tref = 0.0;
 
+	for (int i = 0; i < view->n_req; i++) {
+		const struct ts_req_view *q = &view->req[i];
+		double tm;
+
+		if (!q->cost || q->steps_left <= 0 || (q->running && !only_savable))
+			continue;
+		tm = ts_sched_tmin(q->cost, view->n_devices, NULL);
+		if (only_savable && !savable(view, q, tm))
+			continue;
+		if (tm > tref)
+			tref = tm;
+	}
+	return tref;
+}
+
+double ts_tround_tau(const struct ts_round_view *view, int *best_effort)
+{
+	int g = view->round_steps > 0 ? view->round_steps : TS_TROUND_DEFAULT_STEPS;
+	double tref;
+
+	*best_effort = 0;
 	if (view->round_s > 0.0)
 		return view->round_s;
 	/*
@@ -69,16 +100,14 @@ double ts_tround_tau(const struct ts_round_view *view)
 	 * its fastest degree: the longest step that must fit in a round when
 	 * deadlines are tight, so big images get g steps and small ones as many
 	 * as fit in the same window (they end near the same boundary, §2.3.5).
+	 * Requests that can no longer make their deadline do not stretch the
+	 * round (best effort has no step that must fit). With nothing else
+	 * left the round is a best-effort one (see ts_tround_plan).
 	 */
-	for (int i = 0; i < view->n_req; i++) {
-		const struct ts_req_view *q = &view->req[i];
-		double tm;
-
-		if (!plannable(q))
-			continue;
-		tm = ts_sched_tmin(q->cost, view->n_devices, NULL);
-		if (tm > tref)
-			tref = tm;
+	tref = tau_ref(view, 1);
+	if (tref <= 0.0) {
+		tref = tau_ref(view, 0);
+		*best_effort = 1;
 	}
 	return g * tref;
 }
@@ -248,6 +277,8 @@ static int round_q(const struct ts_tround *t, const struct ts_tround_req *rq, in
 {
 	int q = steps_in_round(tau, ts_sched_step(rq->cost, di), rq->steps_left);
 
+	if (t->best_effort)
+		return 1;
 	if (!rq->needed && t->cfg.slice_steps > 0 && q > t->cfg.slice_steps)
 		q = t->cfg.slice_steps;
 	return q;
@@ -372,13 +403,20 @@ static int solve(struct ts_tround *t, int n, int cap, double tau)
 	return cap - used;
 }
 
-static void emit(const struct ts_tround *t, int n, struct ts_plan *plan)
+/* Fill @plan; returns when the first of its assignments ends (INFINITY if none). */
+static double emit(const struct ts_tround *t, int n, double now, struct ts_plan *plan)
 {
+	double first = INFINITY;
+
 	for (int i = 0; i < n && plan->n < plan->cap; i++) {
 		const struct ts_tround_req *rq = &t->r[i];
+		double end;
 
 		if (rq->di < 0)
 			continue;
+		end = now + rq->q * ts_sched_step(rq->cost, rq->di);
+		if (end < first)
+			first = end;
 		plan->a[plan->n++] = (struct ts_assign){
 			.req = rq->idx,
 			.degree = deg(rq),
@@ -386,17 +424,18 @@ static void emit(const struct ts_tround *t, int n, struct ts_plan *plan)
 			.flags = t->cfg.preserve ? TS_ASSIGN_PRESERVE : 0,
 		};
 	}
+	return first;
 }
 
 int ts_tround_plan(struct ts_tround *t, const struct ts_round_view *view, struct ts_plan *plan)
 {
 	int n, idle, ret, nd = view->n_devices;
-	double tau;
+	double tau, first;
 
 	ret = tround_reserve(t, (size_t)view->n_req + 1);
 	if (ret)
 		return ret;
-	tau = ts_tround_tau(view);
+	tau = ts_tround_tau(view, &t->best_effort);
 	t->tau = tau;
 	n = collect(t, view, tau);
 	if (!n)
@@ -410,11 +449,22 @@ int ts_tround_plan(struct ts_tround *t, const struct ts_round_view *view, struct
 		idle = start_waiting(t, n, idle, tau, nd);
 		idle = grow(t, n, idle, tau, nd, TR_RUN);
 	}
+	/* Gated: late work only when nothing in the view can still be saved. */
+	if (t->cfg.late_gate && !t->best_effort)
+		goto out_emit;
 	idle = serve_late(t, n, idle, tau, nd);
 	if (t->cfg.scaleup && t->cfg.late_grow)
 		grow(t, n, idle, tau, nd, TR_LATE);
 out_emit:
-	emit(t, n, plan);
-	plan->next_round_s = view->now_s + tau;
+	first = emit(t, n, view->now_s, plan);
+	/*
+	 * [inferred] A best-effort round (only late requests) runs one step per
+	 * assignment and ends when the first of them does, so an arrival that
+	 * can still make its deadline never waits for a long late step.
+	 */
+	if (!t->best_effort)
+		plan->next_round_s = view->now_s + tau;
+	else if (isfinite(first))
+		plan->next_round_s = first;
 	return 0;
 }

@@ -27,6 +27,9 @@
  * @drain:      when the DP could not fit a request that would survive with
  *              its option, start no optional work: the devices that free up
  *              gather into the gang it needs.
+ * @late_gate:  late requests get devices only when no request in the view
+ *              (running ones included) can still make its deadline: a late
+ *              step on one device can take longer than a tight request's slack.
  * @least_work: among plans that save as many, save those with the least
  *              remaining work (GPU-seconds of their split), not the earliest
  *              deadlines.
@@ -38,6 +41,7 @@ struct ts_tround_cfg {
 	int slice_steps;
 	int drain;
 	int least_work;
+	int late_gate;
 };
 
 enum ts_tround_state { TR_SKIP = 0, TR_WAIT, TR_RUN, TR_LATE };
@@ -71,6 +75,7 @@ struct ts_tround {
 	size_t cap_keys;
 	/* Set by the last plan, for tests and benchmarks. */
 	double tau;
+	int best_effort;     /* nothing savable: one step per assignment */
 	int n_items;
 	int dp_used;
 	int n_unfit;         /* at-risk requests the DP left out */
@@ -81,7 +86,10 @@ void ts_tround_fini(struct ts_tround *t);
 /* One round: fill @plan from @view. 0 or TS_E*. */
 int ts_tround_plan(struct ts_tround *t, const struct ts_round_view *view, struct ts_plan *plan);
 
-/* The round length in seconds this view implies (see docs/scheduler.md, "Round length"). */
-double ts_tround_tau(const struct ts_round_view *view);
+/*
+ * The round length in seconds this view implies (docs/scheduler.md, "Round
+ * length"); *best_effort = 1 when no request in it can still be saved.
+ */
+double ts_tround_tau(const struct ts_round_view *view, int *best_effort);
 
 #endif /* TS_SCHED_TROUND_H */

@@ -32,6 +32,8 @@ static const struct ts_key slice_params[] = {
 	  .help = "steps per optional (scale-up, late) assignment; 0 = a whole round" },
 	{ .name = "drain", .type = TS_KEY_BOOL, .def = "1",
 	  .help = "hold freed devices for an at-risk request the DP could not fit" },
+	{ .name = "late_gate", .type = TS_KEY_BOOL, .def = "1",
+	  .help = "late requests run only while no request can still be saved" },
 	{ .name = "tiebreak", .type = TS_KEY_ENUM, .def = "deadline", .choices = "deadline|work",
 	  .help = "among equal survivor counts save the earliest deadlines or the least work" },
 	{ .name = "preserve", .type = TS_KEY_BOOL, .def = "1",
@@ -44,13 +46,14 @@ static const struct ts_key slice_params[] = {
 static int slice_create(const struct ts_host *host, const struct ts_section *params, void **self)
 {
 	struct ts_tround_cfg cfg = { .preserve = 1, .scaleup = 1, .late_grow = 1,
-				     .slice_steps = 1, .drain = 1 };
+				     .slice_steps = 1, .drain = 1, .late_gate = 1 };
 	struct ts_tround *t;
 	const char *late;
 
 	if (params) {
 		cfg.slice_steps = (int)host->cfg_int(params, "slice");
 		cfg.drain = host->cfg_bool(params, "drain");
+		cfg.late_gate = host->cfg_bool(params, "late_gate");
 		cfg.preserve = host->cfg_bool(params, "preserve");
 		cfg.least_work = !strcmp(host->cfg_str(params, "tiebreak"), "work");
 		late = host->cfg_str(params, "late");

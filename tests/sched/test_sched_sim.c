@@ -131,13 +131,13 @@ static void test_baselines(struct ts_sim_env *env)
  *       0.6 <= 4.5). Scale-up, earliest deadline first: B at 2 for 1 step
  *       (1.1 s), A at 1, then A grows to 2 (the only growth that fits):
  *       2 steps, A ends at 2.0 (met).
- * t=2.0 tau 1.2. B (3 left) is at risk (3.2 + 3 x 0.6 > 4.5) and survives at
+ * t=2.0 tau 1.2 (set by B alone: C is late). B (3 left) is at risk (3.2 + 3 x 0.6 > 4.5) and survives at
  *       2 or 4: the DP takes the narrower, scale-up grows it to 4: 2 steps
  *       [2.0, 3.2]. C cannot make 3.0 any more (4 x 0.4 > 1.0): late.
  * t=3.2 B's last step finishes inside the round at 2 (4.3 <= 4.5): chosen,
  *       grown to 4: [3.2, 3.8] (met). C gets nothing (no idle device).
- * t=4.4 (the boundary) tau 0.8: C late, one device then grown to 4: 2 steps
- *       [4.4, 5.2], 2 more [5.2, 6.0].
+ * t=4.4 (the boundary): only C, late: a best-effort round, one device grown
+ *       to 4, one step at a time: [4.4, 4.8] ... [5.6, 6.0].
  */
 static void test_tetri(struct ts_sim_env *env)
 {
@@ -148,27 +148,29 @@ static void test_tetri(struct ts_sim_env *env)
 }
 
 /*
- * slice (ours): event-driven, optional work in 1-step slices, gangs drained.
+ * slice (ours): event-driven, optional work in 1-step slices, gangs drained,
+ * late work only while nothing can still be saved.
  * t=0   A safe: 1 step at 4 [0, 0.4]; t=0.4 again [0.4, 0.8] (B arrives at
  *       0.5 to a full pool: no plan).
  * t=0.8 tau 1.2: B safe (split 2 at 2 + 2 at 4), A safe. B at 2 for 1 step
  *       [0.8, 1.9]; A at 1, grown to 2, 1 step [0.8, 1.4].
- * t=1.4 2 free. C (due 3.0) survives only at 4 (2.2 + 2 x 0.4 <= 3.0) and 4
- *       do not fit: drain, nothing starts.
+ * t=1.4 2 free; tau 1.2 (B in flight still sets it). C (due 3.0) survives
+ *       only at 4 (3 steps in the round, 2.6 + 0.4 <= 3.0) and 4 do not
+ *       fit: drain, nothing starts.
  * t=1.9 4 free. B (3 left, due 4.5) at risk: the DP gives it 2 (1 step);
  *       C cannot make it any more (late); A, safe, 1 step at 1 grown to 2
  *       [1.9, 2.5]: A met.
- * t=2.5 2 free: C (late) one device grown to 2, 1 step [2.5, 3.1].
- * t=3.0 B (2 left) needs 4 (finish 4.2): 2 free, drain.
- * t=3.1 4 free: B 2 steps at 4 [3.1, 4.3]: met.
- * t=4.3 C alone, late: 1-step slices at 4: [4.3, 4.7], [4.7, 5.1], [5.1, 5.5].
+ * t=2.5 2 free, but B (in flight) can still be saved: C waits (late gate).
+ * t=3.0 B (2 left) at 4 finishes inside the round: [3.0, 4.2], met.
+ * t=4.2 C alone, late: a best-effort round, 1 step at a time at 4:
+ *       [4.2, 4.6] ... [5.4, 5.8].
  */
 static void test_slice(struct ts_sim_env *env)
 {
 	const char *const none[] = { NULL };
 
 	check(env, "slice", ts_module_slice_v1, none, (const int[]){ 1, 1, 0 },
-	      (const double[]){ 2.5, 4.3, 5.5 });
+	      (const double[]){ 2.5, 4.2, 5.8 });
 }
 
 /* The bound holds for every policy on the shipped FLUX traces at 1.0x and 1.5x. */

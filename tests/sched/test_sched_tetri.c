@@ -95,10 +95,12 @@ static void test_dp_counts(void)
 }
 
 /*
- * Two devices: a 256 with 1.45 s and a late 1024 with 10 steps left. Degrees
- * up to 2: tau = 5 x 0.134815. The 256 must run (DP, one device, 13 steps);
- * scale-up grows it to degree 2 (16 steps) and the late one gets nothing.
- * Without scale-up the late one gets the spare device: floor(0.674/0.2237) = 3.
+ * Two devices: a 256 with 1.3 s and a late 1024 with 10 steps left. The late
+ * one does not set the round: tau = 5 x T(256 at 2) = 0.2001. The 256 is at
+ * risk (0.2001 + 28 x 0.0400 > 1.3); its split is 19 at 1 + 9 at 2, and it
+ * survives at 1 (4 steps); the DP takes the narrower. Scale-up grows it to
+ * 2 (5 steps) and the late one gets nothing. Without scale-up the late one
+ * gets the spare device for one step (0.2237 s > tau: an overrun).
  */
 static void test_late(void)
 {
@@ -110,23 +112,47 @@ static void test_late(void)
 	int ret;
 
 	fx_init(&f, 100.0, 2, 5);
-	fx_add(&f, FX_256, 28, 1.45);
+	fx_add(&f, FX_256, 28, 1.3);
 	late = fx_add(&f, FX_1024, 28, -1.0);
 	late->steps_left = 10;
 	late->late = 1;
 	ret = plan(p, &f);
 	ok(ret == 0 && f.plan.n == 1, "one assignment with scale-up (%d)", f.plan.n);
-	ok(fx_find(&f, 0) && fx_find(&f, 0)->degree == 2 && fx_find(&f, 0)->steps == 16,
-	   "the 256 is grown to degree 2 for 16 steps");
+	ok(fx_find(&f, 0) && fx_find(&f, 0)->degree == 2 && fx_find(&f, 0)->steps == 5,
+	   "the 256 is grown to degree 2 for 5 steps");
+	ok_near(f.plan.next_round_s, 100.0 + 5 * 0.040023, 1e-12, "the late one does not set tau");
 	fh_ops->destroy(p);
 
 	p = make(no_scale);
 	f.plan.n = 0;
 	ok(plan(p, &f) == 0 && f.plan.n == 2, "two assignments without scale-up");
-	ok(fx_find(&f, 0) && fx_find(&f, 0)->degree == 1 && fx_find(&f, 0)->steps == 13,
-	   "the 256 runs 13 steps on one device");
-	ok(fx_find(&f, 1) && fx_find(&f, 1)->degree == 1 && fx_find(&f, 1)->steps == 3,
-	   "the late 1024 gets the spare device for 3 steps");
+	ok(fx_find(&f, 0) && fx_find(&f, 0)->degree == 1 && fx_find(&f, 0)->steps == 4,
+	   "the 256 runs 4 steps on one device");
+	ok(fx_find(&f, 1) && fx_find(&f, 1)->degree == 1 && fx_find(&f, 1)->steps == 1,
+	   "the late 1024 gets the spare device for 1 step");
+	fh_ops->destroy(p);
+}
+
+/*
+ * Only a late request: a best-effort round. One device, grown to 2 with the
+ * idle one, one step; the next round when that step ends (0.134815 s).
+ */
+static void test_best_effort_round(void)
+{
+	const char *const kv[] = { NULL };
+	struct fx_view f;
+	struct ts_req_view *late;
+	void *p = make(kv);
+	int ret;
+
+	fx_init(&f, 50.0, 2, 5);
+	late = fx_add(&f, FX_1024, 28, -1.0);
+	late->steps_left = 10;
+	late->late = 1;
+	ret = plan(p, &f);
+	ok(ret == 0 && f.plan.n == 1 && fx_find(&f, 0)->degree == 2 && fx_find(&f, 0)->steps == 1,
+	   "best effort: degree 2, one step");
+	ok_near(f.plan.next_round_s, 50.0 + 0.134815, 1e-12, "next round when that step ends");
 	fh_ops->destroy(p);
 }
 
@@ -235,14 +261,53 @@ static void test_slice_tiebreak(void)
 	policy = ts_module_tetri_v1;
 }
 
+/*
+ * A savable 256 in flight (1 of 2 devices) and a late 1024 waiting. The
+ * running 256 still sets the round (5 x 0.040023). tetri gives the late one
+ * the free device for one step; slice's late gate keeps it idle while
+ * anything in the view can still make its deadline.
+ */
+static void test_late_gate(void)
+{
+	const char *const kv[] = { NULL };
+	struct fx_view f;
+	struct ts_req_view *r;
+	void *p;
+	int ret;
+
+	fx_init(&f, 10.0, 2, 5);
+	fx_busy(&f, 1);
+	r = fx_add(&f, FX_256, 28, 1.0);
+	r->running = 1;
+	r->steps_left = 10;
+	r = fx_add(&f, FX_1024, 28, -1.0);
+	r->late = 1;
+	r->steps_left = 10;
+	p = make(kv);
+	ret = plan(p, &f);
+	ok(ret == 0 && f.plan.n == 1 && fx_find(&f, 1) && fx_find(&f, 1)->degree == 1 &&
+	   fx_find(&f, 1)->steps == 1, "tetri: the late 1024 gets the free device for a step");
+	ok_near(f.plan.next_round_s, 10.0 + 5 * 0.040023, 1e-12, "the running 256 sets tau");
+	fh_ops->destroy(p);
+	policy = ts_module_slice_v1;
+	p = make(kv);
+	f.plan.n = 0;
+	ret = plan(p, &f);
+	ok(ret == 0 && f.plan.n == 0, "slice: late gate, nothing starts");
+	fh_ops->destroy(p);
+	policy = ts_module_tetri_v1;
+}
+
 int main(void)
 {
 	test_end_of_life();
 	test_single_big();
 	test_dp_counts();
 	test_late();
+	test_best_effort_round();
 	test_busy();
 	test_round_seconds();
 	test_slice_tiebreak();
+	test_late_gate();
 	return tap_done();
 }
