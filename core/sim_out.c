@@ -29,6 +29,15 @@ static void degrees_text(uint64_t mask, char *buf, size_t n)
 			len += snprintf(buf + len, n - len, "%s%d", len ? "|" : "", d);
 }
 
+/* A time, or an empty field for one that never came (never started, never finished). */
+static void time_text(double t, char buf[32])
+{
+	if (isfinite(t))
+		snprintf(buf, 32, "%.6f", t);
+	else
+		buf[0] = 0;
+}
+
 int ts_sim_write_requests_csv(const struct ts_sim_result *r, const char *path)
 {
 	FILE *f = fopen(path, "w");
@@ -42,13 +51,15 @@ int ts_sim_write_requests_csv(const struct ts_sim_result *r, const char *path)
 		   "gpu_s\n");
 	for (int i = 0; i < r->requests; i++) {
 		const struct ts_sim_req *q = &r->req[i];
-		char deg[128];
+		char deg[128], start[32], finish[32], latency[32];
 
 		degrees_text(q->degrees_mask, deg, sizeof(deg));
-		fprintf(f, "%llu,%.6f,%.6f,%.6f,%.6f,%.6f,%d,%s,%d,%d,%d,%.6f\n",
-			(unsigned long long)q->id, q->arrival_s, q->start_s, q->finish_s,
-			q->finish_s - q->arrival_s, q->deadline_s, q->met, deg, q->width, q->height,
-			q->migrations, q->gpu_s);
+		time_text(q->start_s, start);
+		time_text(q->finish_s, finish);
+		time_text(q->finish_s - q->arrival_s, latency);
+		fprintf(f, "%llu,%.6f,%s,%s,%s,%.6f,%d,%s,%d,%d,%d,%.6f\n",
+			(unsigned long long)q->id, q->arrival_s, start, finish, latency,
+			q->deadline_s, q->met, deg, q->width, q->height, q->migrations, q->gpu_s);
 	}
 	if (ferror(f))
 		err = TS_EIO;
