@@ -6,7 +6,7 @@
  * rounds; medians are reported. Last line:
  *   gemm_vs_openblas=<worst shape ratio> attention_vs_gemm=<ratio>
  *
- *   bench_ops [--threads T] [--rounds R]
+ *   bench_ops [--threads T] [--rounds R]    (default: cores, 11)
  */
 #include <math.h>
 #include <stdio.h>
@@ -120,11 +120,13 @@ int main(int argc, char **argv)
 {
 	enum { TOKENS = 1024, HEADS = 16, HD = 72 };
 	static double t_raw[N_SHAPES][MAX_ROUNDS], t_ops[N_SHAPES][MAX_ROUNDS], t_att[MAX_ROUNDS];
+	static double ratio[N_SHAPES][MAX_ROUNDS], att_ratio[MAX_ROUNDS];
+	const double att_flop = 4.0 * TOKENS * (double)TOKENS * HD * HEADS;
 	struct gemm_bufs bufs[N_SHAPES];
 	struct ts_backend *tb;
 	struct ts_cpu_backend *be;
 	struct ts_dev *dev;
-	int threads = 0, rounds = 7;
+	int threads = 0, rounds = 11;
 	double worst = INFINITY, gemm_sum = 0, att;
 	const char *core = getenv("OPENBLAS_CORETYPE");
 	float *qkv, *o;
@@ -136,7 +138,7 @@ int main(int argc, char **argv)
 			rounds = atoi(argv[i + 1]);
 	}
 	if (rounds < 1 || rounds > MAX_ROUNDS)
-		rounds = 7;
+		rounds = 11;
 	if (ts_cpu_backend_create(1, threads, &tb))
 		return 1;
 	be = (struct ts_cpu_backend *)(void *)tb;
@@ -152,32 +154,44 @@ int main(int argc, char **argv)
 	qkv = rand_buf((size_t)TOKENS * 3 * HEADS * HD);
 	o = rand_buf((size_t)TOKENS * HEADS * HD);
 	printf("# one virtual device, %d threads; raw OpenBLAS with %d threads; "
-	       "OPENBLAS_CORETYPE=%s for both; %d rounds interleaving all cases, medians\n",
+	       "OPENBLAS_CORETYPE=%s for both; %d rounds\n",
 	       threads, threads, core ? core : "(unset)", rounds);
-	/* Each round times every case back to back, so load changes hit all alike. */
+	/*
+	 * Each round times every case back to back and the ratios are taken per
+	 * round before the median: neighbours in time see the same load on the
+	 * shared machine, so pairing them cancels its drift.
+	 */
 	for (int r = 0; r < rounds; r++) {
-		for (int i = 0; i < N_SHAPES; i++)
+		double rate_sum = 0;
+
+		for (int i = 0; i < N_SHAPES; i++) {
+			double flop = 2.0 * shapes[i].m * shapes[i].n * shapes[i].k;
+
 			t_raw[i][r] = time_raw(&shapes[i], &bufs[i], threads);
-		settle();
-		for (int i = 0; i < N_SHAPES; i++)
+			settle();
 			t_ops[i][r] = time_ops(dev, &shapes[i], &bufs[i]);
+			ratio[i][r] = t_raw[i][r] / t_ops[i][r];
+			rate_sum += flop / t_ops[i][r];
+		}
 		t_att[r] = time_attention(dev, qkv, o, TOKENS, HEADS, HD);
+		att_ratio[r] = att_flop / t_att[r] / (rate_sum / N_SHAPES);
 	}
 	printf("%-24s %10s %10s %7s\n", "gemm M x N x K", "ops GF/s", "blas GF/s", "ratio");
 	for (int i = 0; i < N_SHAPES; i++) {
 		double flop = 2.0 * shapes[i].m * shapes[i].n * shapes[i].k;
 		double ops = flop / median(t_ops[i], rounds) * 1e-9;
-		double raw = flop / median(t_raw[i], rounds) * 1e-9;
+		double raw = flop / median(t_raw[i], rounds) * 1e-9, q = median(ratio[i], rounds);
 		char name[32];
 
 		snprintf(name, sizeof(name), "%d x %d x %d", shapes[i].m, shapes[i].n, shapes[i].k);
-		printf("%-24s %10.1f %10.1f %7.3f\n", name, ops, raw, ops / raw);
-		worst = ops / raw < worst ? ops / raw : worst;
+		printf("%-24s %10.1f %10.1f %7.3f\n", name, ops, raw, q);
+		worst = q < worst ? q : worst;
 		gemm_sum += ops;
 	}
-	att = 4.0 * TOKENS * (double)TOKENS * HD * HEADS / median(t_att, rounds) * 1e-9;
-	printf("%-24s %10.1f   (vs mean op-table GEMM rate %.1f)\n", "attention 1024 x 16 x 72",
+	att = att_flop / median(t_att, rounds) * 1e-9;
+	printf("%-24s %10.1f   (op-table GEMM mean %.1f GF/s)\n", "attention 1024 x 16 x 72",
 	       att, gemm_sum / N_SHAPES);
+	printf("# ratios are medians of per-round ratios; rates are medians of times\n");
 	for (int i = 0; i < N_SHAPES; i++) {
 		free(bufs[i].c);
 		free(bufs[i].bias);
@@ -187,6 +201,6 @@ int main(int argc, char **argv)
 	free(o);
 	free(qkv);
 	ts_cpu_backend_ops.destroy(tb);
-	printf("gemm_vs_openblas=%.3f attention_vs_gemm=%.3f\n", worst, att / (gemm_sum / N_SHAPES));
+	printf("gemm_vs_openblas=%.3f attention_vs_gemm=%.3f\n", worst, median(att_ratio, rounds));
 	return 0;
 }
