@@ -18,7 +18,7 @@ static int verbose;
 
 static void modules_usage(void)
 {
-	printf("usage: tetriserve modules [--config FILE] [--module-path DIRS] [--verbose]\n"
+	printf("usage: tetriserve modules [--config FILE] [--module-path DIRS] [--keys] [--verbose]\n"
 	       "\n"
 	       "Load every <name>.so on the module search path and list each module with its\n"
 	       "version, license, description, file and what it registered. Exits 1 when a\n"
@@ -28,9 +28,46 @@ static void modules_usage(void)
 	       "                       [scheduler] and [model NAME] keys against the\n"
 	       "                       schemas of the policy and modules they name\n"
 	       "  --module-path DIRS   ':'-separated folders (overrides the config)\n"
+	       "  --keys               also list the config keys each policy, model and\n"
+	       "                       decoder accepts (type, default, help)\n"
 	       "  --verbose            log every module loaded\n"
 	       "\n"
 	       "Default path: the modules/ folder beside the tetriserve executable.\n");
+}
+
+static int show_keys;
+
+static const char *const key_types[] = {
+	[TS_KEY_STRING] = "string", [TS_KEY_INT] = "int", [TS_KEY_FLOAT] = "float",
+	[TS_KEY_BOOL] = "bool", [TS_KEY_PATH] = "path", [TS_KEY_ENUM] = "enum",
+};
+
+/* The schema of one registration, as a config author needs it. */
+static void print_keys(enum ts_reg_kind kind, const char *name)
+{
+	const struct ts_key *k = NULL;
+
+	if (kind == TS_REG_POLICY)
+		k = ts_find_policy(name)->params;
+	else if (kind == TS_REG_MODEL)
+		k = ts_find_model(name)->keys;
+	else
+		k = ts_find_decoder(name)->keys;
+	printf("      %s %s keys ([%s]):%s\n", ts_reg_kind_name(kind), name,
+	       kind == TS_REG_POLICY ? "scheduler" : "model NAME", k && k->name ? "" : " none");
+	for (; k && k->name; k++) {
+		printf("        %-22s %-6s", k->name,
+		       (unsigned)k->type <= TS_KEY_ENUM ? key_types[k->type] : "?");
+		if (k->type == TS_KEY_ENUM && k->choices)
+			printf(" %s", k->choices);
+		if (k->required)
+			printf(" (required)");
+		else if (k->def)
+			printf(" (default %s)", k->def);
+		if (k->help)
+			printf(" - %s", k->help);
+		printf("\n");
+	}
 }
 
 static void print_registrations(const struct ts_module *mod)
@@ -48,6 +85,9 @@ static void print_registrations(const struct ts_module *mod)
 		n++;
 	}
 	printf("%s\n", n ? "" : " nothing");
+	for (int i = 0; show_keys && i < ts_registry_count(); i++)
+		if (!ts_registry_at(i, &kind, &name, &owner) && owner == mod)
+			print_keys(kind, name);
 }
 
 static void print_modules(void)
@@ -88,6 +128,7 @@ static int modules_run(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "module-path", required_argument, NULL, 'p' },
+		{ "keys", no_argument, NULL, 'k' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -97,14 +138,18 @@ static int modules_run(int argc, char **argv)
 	int c, failed;
 
 	verbose = 0;
+	show_keys = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "c:p:vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:p:kvh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			config = optarg;
 			break;
 		case 'p':
 			path = optarg;
+			break;
+		case 'k':
+			show_keys = 1;
 			break;
 		case 'v':
 			verbose = 1;

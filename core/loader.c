@@ -369,9 +369,16 @@ void ts_module_unload(struct ts_module *mod)
 /* Reverse order: a module loaded later may use what an earlier one registered. */
 void ts_module_unload_all(void)
 {
+	long long blocks, bytes;
+
 	while (n_mods > 0)
 		ts_module_unload(mods[n_mods - 1].mod);
 	free(mods);
 	mods = NULL;
 	cap_mods = 0;
+	/* With every module gone, host memory still out was lost by someone. */
+	bytes = ts_host_alloc_live(&blocks);
+	if (blocks)
+		ts_warn(WHO, "%lld bytes of host memory in %lld blocks still allocated after unloading every module",
+			bytes, blocks);
 }

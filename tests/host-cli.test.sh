@@ -106,6 +106,12 @@ EOF
 	grep -q "d.ini:14: \[model o\] kind: module 'fx_good' registers no model or decoder 'fx_nothing'" "$tmp/d.out"
 result $? "--config: every schema error of policy and modules named with file:line, exit 1"
 
+"$ts" modules --module-path "$tmp/conf/mods" --keys > "$tmp/keys.out" 2>&1 &&
+	grep -q 'policy fx_good keys (\[scheduler\]):' "$tmp/keys.out" &&
+	grep -q '^ *depth  *int  *(default 3)$' "$tmp/keys.out" &&
+	grep -q 'model fx_good_model keys (\[model NAME\]): none' "$tmp/keys.out"
+result $? "--keys lists each registration's config keys"
+
 cp "$bd/tests/fixtures/fx_major.so" "$tmp/conf/mods/"
 "$ts" modules --module-path "$tmp/conf/mods" > "$tmp/mixed.out" 2>&1
 [ $? -eq 1 ] && grep -q '^fx_good ' "$tmp/mixed.out" &&

@@ -221,11 +221,19 @@ static void test_builtin_and_lazy(void)
 
 static void test_unload(void)
 {
+	const struct ts_policy_ops *pol = ts_find_policy("fx_good");
+	void *forgotten = NULL;
 	const char *a, *b;
 
+	/* An instance nobody destroys: its host memory is reported at unload. */
+	if (pol)
+		pol->create(ts_host_api(), NULL, &forgotten);
 	tu_capture();
 	ts_module_unload_all();
 	tu_release();
+	ok(forgotten && tu_logged("64 bytes of host memory in 1 blocks still allocated"),
+	   "host memory still out after unloading everything is reported");
+	ts_host_free(forgotten);
 	a = strstr(tu_log, "exit fx_twosym");
 	b = strstr(tu_log, "exit fx_good");
 	ok(a && b && a < b, "unloaded in reverse order of loading");
