@@ -308,7 +308,8 @@ static int be_upload(struct ts_dev *dev, void *dst, const void *src, enum ts_dty
 		}
 		from = tmp;
 	}
-	rc = TS_CU(cudaMemcpyAsync(dst, from, (size_t)n * esz, cudaMemcpyHostToDevice, dev->stream));
+	rc = TS_CU(cudaMemcpyAsync(dst, from, (size_t)n * esz, cudaMemcpyHostToDevice,
+				   dev->stream));
 	if (!rc)
 		rc = TS_CU(cudaStreamSynchronize(dev->stream));
 out:

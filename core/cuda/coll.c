@@ -57,7 +57,8 @@ int ts_cuda_comm_create(struct ts_backend *be, struct ts_dev *const *devs, int n
 	if (n < 1 || n > be->n || !devs)
 		return TS_CUDA_BAD("comm_create", "%d devices (backend has %d)", n, be->n);
 	for (int i = 0; i < n; i++) {
-		if (!devs[i] || devs[i]->be != be || (i && devs[i]->base.index <= devs[i - 1]->base.index))
+		if (!devs[i] || devs[i]->be != be ||
+		    (i && devs[i]->base.index <= devs[i - 1]->base.index))
 			return TS_CUDA_BAD("comm_create", "device %d: not of this backend, or the "
 					   "set is not in ascending distinct order", i);
 	}
@@ -97,7 +98,8 @@ int ts_cuda_comm_create(struct ts_backend *be, struct ts_dev *const *devs, int n
 	free(ordinals);
 	*out = c;
 	if (bytes_out)
-		*bytes_out = (size_t)n * (size_t)(n - 1) * NCCL_PEER_BYTES + (size_t)n * sizeof(float);
+		*bytes_out = (size_t)n * (size_t)(n - 1) * NCCL_PEER_BYTES +
+			     (size_t)n * sizeof(float);
 	return 0;
 err:
 	free(ordinals);

@@ -57,7 +57,8 @@ int ts_cuda_conv(struct ts_dev *dev, const struct ts_conv *c)
 	}
 
 	for (int64_t n = 0; n < c->n; n++) {
-		const char *xn = (const char *)c->x + (size_t)(n * c->c_in * c->t * c->h * c->w) * esz;
+		const char *xn = (const char *)c->x +
+				 (size_t)(n * c->c_in * c->t * c->h * c->w) * esz;
 		char *yn = (char *)c->y + (size_t)(n * c->c_out * p_all) * esz;
 
 		for (int64_t p0 = 0; p0 < p_all; p0 += pn) {
@@ -81,7 +82,7 @@ int ts_cuda_conv(struct ts_dev *dev, const struct ts_conv *c)
 			if (rc)
 				return rc;
 		}
-		/* The bias is per output channel, i.e. per row of y[n]: not the GEMM's column bias. */
+		/* The bias is per output channel (a row of y[n]), not the GEMM's column bias. */
 		if (c->bias) {
 			rc = TS_CU(ts_k_bias_act(dev->stream, dev->dt, yn, p_all, c->c_out, p_all,
 						 1.0f, c->bias, 1, TS_ACT_NONE));

@@ -198,10 +198,10 @@ static int check_args(const struct ts_gemm *g)
 		return TS_CUDA_BAD("gemm", "NULL operand");
 	if (g->ldc < g->n || (g->k && (g->lda < (g->trans_a ? g->m : g->k) ||
 				      g->ldb < (g->trans_b ? g->k : g->n))))
-		return TS_CUDA_BAD("gemm", "leading dimensions lda=%lld ldb=%lld ldc=%lld too small "
-				   "for m=%lld n=%lld k=%lld", (long long)g->lda, (long long)g->ldb,
-				   (long long)g->ldc, (long long)g->m, (long long)g->n,
-				   (long long)g->k);
+		return TS_CUDA_BAD("gemm", "leading dimensions lda=%lld ldb=%lld ldc=%lld "
+				   "too small for m=%lld n=%lld k=%lld", (long long)g->lda,
+				   (long long)g->ldb, (long long)g->ldc, (long long)g->m,
+				   (long long)g->n, (long long)g->k);
 	if (g->act < TS_ACT_NONE || g->act > TS_ACT_TANH)
 		return TS_CUDA_BAD("gemm", "unknown activation %d", (int)g->act);
 	return 0;
@@ -300,13 +300,14 @@ int ts_cuda_gemm(struct ts_dev *dev, const struct ts_gemm *g)
 	if (!p->usable)
 		return gemm_fallback(dev, g, batch);
 	if (fuse_bias) {
-		rc = TS_CUBLAS(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
-							      &g->bias, sizeof(g->bias)));
+		rc = TS_CUBLAS(cublasLtMatmulDescSetAttribute(
+			p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &g->bias, sizeof(g->bias)));
 		if (rc)
 			return rc;
 	}
 	st = cublasLtMatmul(dev->lt, p->op, &g->alpha, g->b, p->la, g->a, p->lb, &g->beta, g->c,
-			    p->lc, g->c, p->lc, &p->algo, dev->lt_ws, dev->lt_ws_bytes, dev->stream);
+			    p->lc, g->c, p->lc, &p->algo, dev->lt_ws, dev->lt_ws_bytes,
+			    dev->stream);
 	if (st == CUBLAS_STATUS_NOT_SUPPORTED) {
 		/* The heuristic's choice refused these pointers after all: stop asking it. */
 		p->usable = 0;

@@ -51,7 +51,8 @@ k_attn_simt(struct ts_attention a, float sl2)
 	constexpr int R = S_BQ / (S_THREADS / 32); /* query rows per warp */
 	extern __shared__ __align__(128) unsigned char smem[];
 	float *qs = (float *)smem;              /* [S_BQ][DMAX], pre-scaled */
-	float *ks = qs + S_BQ * DMAX;           /* [S_BK][DMAX+1]: +1 so lane j's row is its own bank */
+	float *ks = qs + S_BQ * DMAX;           /* [S_BK][DMAX+1]: +1 puts lane j's row */
+						/* in a bank of its own */
 	float *vs = ks + S_BK * (DMAX + 1);     /* [S_BK][DMAX] */
 	unsigned char *ok = (unsigned char *)(vs + S_BK * DMAX); /* [S_BK] */
 	int64_t b = blockIdx.z, h = blockIdx.y, q0 = (int64_t)blockIdx.x * S_BQ;
@@ -158,6 +159,10 @@ k_attn_simt(struct ts_attention a, float sl2)
 #define M_THREADS 128
 #define M_PAD 8 /* bf16 elements of row padding: rows stay 32-byte multiples, banks shift */
 
+typedef wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> frag_a;
+typedef wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major> frag_b;
+typedef wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major> frag_bt;
+
 template <int DP>
 struct mma_geom {
 	static constexpr int LDQ = DP + M_PAD;                  /* Q, K, V tiles (bf16) */
@@ -187,7 +192,8 @@ static __device__ __forceinline__ void load_tile(bf16 *dst, const bf16 *src, int
 			uint4 x = make_uint4(0, 0, 0, 0);
 
 			if (r0 + r < rows && d < hd)
-				x = *(const uint4 *)(src + head_off(b, r0 + r, h, tok, batch, hd) + d);
+				x = *(const uint4 *)(src + d +
+						     head_off(b, r0 + r, h, tok, batch, hd));
 			*(uint4 *)(dst + r * LDQ + d) = x;
 		}
 		return;
@@ -244,11 +250,13 @@ k_attn_mma(struct ts_attention a, float sl2, int vec)
 			wmma::fill_fragment(acc, 0.0f);
 #pragma unroll
 			for (int kk = 0; kk < DP / 16; kk++) {
-				wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> fa;
-				wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major> fb;
+				frag_a fa;
+				frag_bt fb;
 
-				wmma::load_matrix_sync(fa, qs + (w * 16) * G::LDQ + kk * 16, G::LDQ);
-				wmma::load_matrix_sync(fb, ks + (j * 16) * G::LDQ + kk * 16, G::LDQ);
+				wmma::load_matrix_sync(fa, qs + (w * 16) * G::LDQ + kk * 16,
+						       G::LDQ);
+				wmma::load_matrix_sync(fb, ks + (j * 16) * G::LDQ + kk * 16,
+						       G::LDQ);
 				wmma::mma_sync(acc, fa, fb, acc);
 			}
 			wmma::store_matrix_sync(sf + j * 16, acc, G::LDS, wmma::mem_row_major);
@@ -289,11 +297,12 @@ k_attn_mma(struct ts_attention a, float sl2, int vec)
 			wmma::fill_fragment(acc, 0.0f);
 #pragma unroll
 			for (int kk = 0; kk < M_BK / 16; kk++) {
-				wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> fa;
-				wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major> fb;
+				frag_a fa;
+				frag_b fb;
 
 				wmma::load_matrix_sync(fa, pb + kk * 16, G::LDP);
-				wmma::load_matrix_sync(fb, vs + (kk * 16) * G::LDQ + n * 16, G::LDQ);
+				wmma::load_matrix_sync(fb, vs + (kk * 16) * G::LDQ + n * 16,
+						       G::LDQ);
 				wmma::mma_sync(acc, fa, fb, acc);
 			}
 			wmma::store_matrix_sync(sf + n * 16, acc, G::LDO, wmma::mem_row_major);
@@ -337,7 +346,8 @@ static int vec_ok(const struct ts_attention *a)
 {
 	return a->head_dim % 8 == 0 && a->q_tok % 8 == 0 && a->k_tok % 8 == 0 &&
 	       a->v_tok % 8 == 0 && a->q_batch % 8 == 0 && a->k_batch % 8 == 0 &&
-	       a->v_batch % 8 == 0 && ((uintptr_t)a->q | (uintptr_t)a->k | (uintptr_t)a->v) % 16 == 0;
+	       a->v_batch % 8 == 0 &&
+	       ((uintptr_t)a->q | (uintptr_t)a->k | (uintptr_t)a->v) % 16 == 0;
 }
 
 template <int DP>

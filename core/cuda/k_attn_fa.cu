@@ -111,7 +111,8 @@ static __device__ __forceinline__ void fa_load_vt(bf16 *vt, const void *src, int
 			const bf16 *e = (const bf16 *)&x;
 
 			if (k0 + key < rows && d < hd)
-				x = *(const uint4 *)(fa_row(src, b, k0 + key, h, tok, batch, hd) + d);
+				x = *(const uint4 *)(d + fa_row(src, b, k0 + key, h, tok,
+								  batch, hd));
 #pragma unroll
 			for (int j = 0; j < 8; j++)
 				vt[(d + j) * LDV + key] = e[j];
@@ -220,7 +221,8 @@ k_attn_fa(struct ts_attention a, float sl2, int vec)
 			s[j][1] = mn0 == -INFINITY ? 0.0f : exp2f(s[j][1] - mn0);
 			s[j][2] = mn1 == -INFINITY ? 0.0f : exp2f(s[j][2] - mn1);
 			s[j][3] = mn1 == -INFINITY ? 0.0f : exp2f(s[j][3] - mn1);
-			l0 += s[j][0] + s[j][1]; /* this lane's part; summed over the group at the end */
+			/* this lane's part of the row sums; the group adds them up at the end */
+			l0 += s[j][0] + s[j][1];
 			l1 += s[j][2] + s[j][3];
 		}
 #pragma unroll

@@ -145,7 +145,8 @@ __global__ void k_im2col(T *col, const T *x, struct im2col_geom g)
 		int64_t row = i / g.pn, p = g.p0 + i % g.pn;
 		int64_t ci = row / kk, kr = row % kk;
 		int64_t a = kr / (g.kh * g.kw), b = (kr / g.kw) % g.kh, cc = kr % g.kw;
-		int64_t ow = p % g.w_out, oh = (p / g.w_out) % g.h_out, ot = p / (g.w_out * g.h_out);
+		int64_t ow = p % g.w_out, oh = (p / g.w_out) % g.h_out;
+		int64_t ot = p / (g.w_out * g.h_out);
 		int64_t it = ot * g.st + a - g.pad_t;
 		int64_t ih = oh * g.sh + b - g.pad_h;
 		int64_t iw = ow * g.sw + cc - g.pad_w;

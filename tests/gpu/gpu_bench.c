@@ -181,7 +181,8 @@ static double bench_gemm(cublasHandle_t h, int m, int n, int k)
 static void bench_attention(const char *name, int batch, int heads, int len, int hd, double ref)
 {
 	int64_t tok = 3LL * heads * hd;
-	void *qkv = rand_buf(batch * len * tok), *o = cuda->alloc(dev, (size_t)batch * len * heads * hd);
+	void *qkv = rand_buf(batch * len * tok);
+	void *o = cuda->alloc(dev, (size_t)batch * len * heads * hd);
 	char *base = qkv;
 	struct ts_attention a = {
 		.batch = batch, .heads = heads, .q_len = len, .kv_len = len, .head_dim = hd,
@@ -281,12 +282,14 @@ int main(int argc, char **argv)
 		double op_sum = 0, raw_sum = 0;
 
 		for (int i = 0; i < n_rows; i++) {
-			if (!strcmp(rows[i].op, "op gemm+bias") && strcmp(rows[i].shape, "8192x8192x8192")) {
+			if (!strcmp(rows[i].op, "op gemm+bias") &&
+			    strcmp(rows[i].shape, "8192x8192x8192")) {
 				op_sum += rows[i].tflops;
 				raw_sum += rows[i].ref_tflops;
 			}
 		}
-		printf("gemm_vs_cublas=%.2f attention_vs_gemm=%.2f (ref: cuBLAS bf16 %.0f TFLOP/s at 8192^3)\n",
+		printf("gemm_vs_cublas=%.2f attention_vs_gemm=%.2f "
+		       "(ref: cuBLAS bf16 %.0f TFLOP/s at 8192^3)\n",
 		       raw_sum > 0 ? op_sum / raw_sum : 0, attn_best / peak, peak);
 	}
 	return 0;

@@ -330,7 +330,8 @@ static void case_upsample(struct oc *oc, int64_t n, int64_t c, int64_t t, int64_
 	tb_new(oc, &x, n * c * t * h * w, 'r', 1);
 	tb_new(oc, &y, n * c * t * ft * h * fh * w * fw, 'n', 0);
 	BOTH(rc, OPS(s)->upsample_nearest(DEV(s), y.p[s], x.p[s], n, c, t, h, w, ft, fh, fw));
-	snprintf(what, sizeof(what), "upsample_nearest n=%lld c=%lld t,h,w=%lld,%lld,%lld x%d,%d,%d",
+	snprintf(what, sizeof(what),
+		 "upsample_nearest n=%lld c=%lld t,h,w=%lld,%lld,%lld x%d,%d,%d",
 		 I(n), I(c), I(t), I(h), I(w), ft, fh, fw);
 	tb_check(oc, &y, rc[0], rc[1], what);
 	tb_free(oc, &x);

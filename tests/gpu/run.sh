@@ -33,22 +33,27 @@ if [ -d "$debs" ] && ls "$debs"/*.deb >/dev/null 2>&1; then
 	for f in "$debs"/*.deb; do dpkg -x "$f" "$p"; done
 	ml=$p/usr/lib/x86_64-linux-gnu
 	export PATH="$p/usr/bin:$PATH"
-	export PKG_CONFIG_PATH="$ml/pkgconfig:$p/usr/share/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
-	export CPATH="$p/usr/include${CPATH:+:$CPATH}"
-	export LIBRARY_PATH="$ml:$ml/openblas-pthread${LIBRARY_PATH:+:$LIBRARY_PATH}"
-	export LD_LIBRARY_PATH="$ml:$ml/openblas-pthread${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+	PKG_CONFIG_PATH="$ml/pkgconfig:$p/usr/share/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+	CPATH="$p/usr/include${CPATH:+:$CPATH}"
+	LIBRARY_PATH="$ml:$ml/openblas-pthread${LIBRARY_PATH:+:$LIBRARY_PATH}"
+	LD_LIBRARY_PATH="$ml:$ml/openblas-pthread${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+	export PKG_CONFIG_PATH CPATH LIBRARY_PATH LD_LIBRARY_PATH
 	say "using libraries unpacked from $debs/"
 fi
 
 # NCCL from the Python wheel when the toolkit has none: a CUDA home of links.
 cuda_home=${CUDA_HOME:-/usr/local/cuda}
 if [ ! -e "$cuda_home/include/nccl.h" ] && [ ! -e /usr/include/nccl.h ]; then
-	nccl=$(python3 -c 'import nvidia.nccl, os; print(list(nvidia.nccl.__path__)[0])' 2>/dev/null)
+	nccl=$(python3 -c 'import nvidia.nccl; print(list(nvidia.nccl.__path__)[0])' 2>/dev/null)
 	if [ -n "$nccl" ] && [ -e "$nccl/include/nccl.h" ]; then
 		h=/tmp/ts-cuda
 		rm -rf "$h" && mkdir -p "$h/include" "$h/lib"
-		ln -s "$cuda_home/bin" "$h/bin"
-		for f in "$cuda_home"/include/* "$nccl"/include/*; do ln -sf "$f" "$h/include/"; done
+		for f in "$cuda_home"/*; do # bin, nvvm, ...: nvcc finds its tools beside it
+			case "${f##*/}" in include|lib|lib64) ;; *) ln -s "$f" "$h/" ;; esac
+		done
+		for f in "$cuda_home"/include/* "$nccl"/include/*; do
+			ln -sf "$f" "$h/include/"
+		done
 		for f in "$cuda_home"/lib64/* "$cuda_home"/lib/* "$nccl"/lib/*; do
 			[ -e "$f" ] && ln -sf "$f" "$h/lib/"
 		done
