@@ -239,12 +239,19 @@ static int note_section(struct reader *r, char *s)
 	}
 	*end = '\0';
 	dup = find_raw(r->cfg, s + 1);
-	if (dup) {
+	if (!dup) {
+		struct ts_section *sec = section_new(r->cfg, s + 1, r->line);
+
+		if (!sec)
+			file_error(r->cfg, r->line, "out of memory");
+		/* "[model  x]" is the same section as "[model x]". */
+		for (int i = 0; sec && i < r->cfg->n_sec - 1 && !dup; i++)
+			if (!strcmp(r->cfg->sec[i]->name, sec->name))
+				dup = r->cfg->sec[i];
+	}
+	if (dup)
 		file_error(r->cfg, r->line, "[%s]: duplicate section (first at line %d)",
 			   dup->name, dup->line);
-	} else if (!section_new(r->cfg, s + 1, r->line)) {
-		file_error(r->cfg, r->line, "out of memory");
-	}
 	*end = ']';
 	return 0;
 }

@@ -211,6 +211,9 @@ static void test_errors(void)
 	rc = load("dupsec.ini", "[pool]\n[server]\n[pool]\n", &cfg);
 	ok(rc == TS_EINVAL && tu_logged("dupsec.ini:3: [pool]: duplicate section (first at line 1)"),
 	   "duplicate section refused");
+	rc = load("dupsec2.ini", "[model x]\nmodule = a\n[ model   x ]\nmodule = b\n", &cfg);
+	ok(rc == TS_EINVAL && tu_logged("dupsec2.ini:3: [model x]: duplicate section (first at line 1)"),
+	   "the same section written differently is a duplicate too");
 	rc = load("outside.ini", "x = 1\n[pool]\n", &cfg);
 	ok(rc == TS_EINVAL && tu_logged("outside.ini:1: x: key outside any section"),
 	   "key before any section refused");
