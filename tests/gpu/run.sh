@@ -10,8 +10,9 @@
 #
 # Exits 0 with a message when there is no GPU. Logs go to $OUT when set.
 # Where the machine lacks libraries ./configure needs (inih, OpenBLAS,
-# pkg-config), put their .deb files in TS_GPU_DEBS (default .debs/): they are
-# unpacked under /tmp/ts-debs and used from there, never installed.
+# pkg-config), fetch their .deb files beforehand with tests/gpu/fetch-debs.sh
+# into TS_GPU_DEBS (default .debs/) and carry that folder: they are unpacked
+# under /tmp/ts-debs and used from there, never installed.
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 bd=${1:-build-gpu}
@@ -26,18 +27,19 @@ fi
 nvidia-smi -L | sed 's/^/gpu: /'
 mkdir -p "$bd" "$logs"
 
-# Libraries carried as .deb files: unpack, then point the tools at them.
+# Libraries carried as .deb files (tests/gpu/fetch-debs.sh): unpack under /tmp
+# and point the tools there. pkg-config sees only those .pc files, with the
+# unpacked tree as its sysroot, so its -I and -L name the unpacked folders.
 debs=${TS_GPU_DEBS:-.debs}
 if [ -d "$debs" ] && ls "$debs"/*.deb >/dev/null 2>&1; then
 	p=/tmp/ts-debs
 	for f in "$debs"/*.deb; do dpkg -x "$f" "$p"; done
 	ml=$p/usr/lib/x86_64-linux-gnu
-	export PATH="$p/usr/bin:$PATH"
-	PKG_CONFIG_PATH="$ml/pkgconfig:$p/usr/share/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
-	CPATH="$p/usr/include${CPATH:+:$CPATH}"
-	LIBRARY_PATH="$ml:$ml/openblas-pthread${LIBRARY_PATH:+:$LIBRARY_PATH}"
+	PATH="$p/usr/bin:$PATH"
+	PKG_CONFIG_LIBDIR="$ml/pkgconfig:$ml/openblas-pthread/pkgconfig:$p/usr/share/pkgconfig"
+	PKG_CONFIG_SYSROOT_DIR=$p
 	LD_LIBRARY_PATH="$ml:$ml/openblas-pthread${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-	export PKG_CONFIG_PATH CPATH LIBRARY_PATH LD_LIBRARY_PATH
+	export PATH PKG_CONFIG_LIBDIR PKG_CONFIG_SYSROOT_DIR LD_LIBRARY_PATH
 	say "using libraries unpacked from $debs/"
 fi
 
