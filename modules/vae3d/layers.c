@@ -72,6 +72,8 @@ int vae_conv_run(struct vctx *cx, const struct vae_conv *cv, const struct vt *x,
 			      cv->c_in, (long long)x->c);
 		return TS_EINVAL;
 	}
+	if (cv->taps)
+		return vae_conv3x3_gemm(cx, cv, x, y);
 	err = vt_alloc(cx, y, x->n, cv->c_out, t_out, x->h, x->w);
 	if (err)
 		return err;

@@ -229,6 +229,12 @@ int vae_conv_load(struct vae_params *ps, struct vae_conv *cv, int bias, const ch
 	cv->kw = (int)t.shape[nd - 1];
 	cv->st = 1;
 	cv->b = -1;
+	/* 2-D 3x3 convolutions run as nine shifted GEMMs, one weight matrix per tap. */
+	cv->taps = nd == 4 && cv->kh == 3 && cv->kw == 3;
+	if (cv->taps) {
+		ps->p[cv->w].taps = 9;
+		ps->p[cv->w].tap_rows = (int64_t)cv->c_out * cv->c_in;
+	}
 	if (bias) {
 		int64_t s[1] = { cv->c_out };
 
@@ -284,6 +290,28 @@ void vae_params_free(struct vae_params *ps, struct ts_dev *dev, void **w)
 	ps->host->free(w);
 }
 
+/* [rows, taps] (the file's [o, i, kh, kw]) -> [taps, rows] on the device. */
+static int tap_major(struct vae_params *ps, struct ts_dev *dev, const struct vae_param *p,
+		     void **buf)
+{
+	const struct ts_ops *ops = ps->host->dev_ops(dev);
+	int64_t shape[2] = { p->tap_rows, p->taps };
+	int perm[2] = { 1, 0 };
+	void *t = ps->host->dev_alloc(dev, (size_t)p->numel);
+	int err;
+
+	if (!t)
+		return TS_ENOMEM;
+	err = ops->permute(dev, t, *buf, 2, shape, perm);
+	if (err) {
+		ps->host->dev_free(dev, t);
+		return err;
+	}
+	ps->host->dev_free(dev, *buf);
+	*buf = t;
+	return 0;
+}
+
 static int upload_one(struct vae_params *ps, struct ts_dev *dev, const struct vae_param *p,
 		      void **out)
 {
@@ -307,7 +335,7 @@ static int upload_one(struct vae_params *ps, struct ts_dev *dev, const struct va
 			return err;
 		off += n;
 	}
-	return 0;
+	return p->taps ? tap_major(ps, dev, p, out) : 0;
 }
 
 /* Device copies of every param, in table order; NULL after logging on failure. */

@@ -32,6 +32,7 @@ struct vae_param {
 	struct ts_tensor src[3];    /* host views into the mapped file */
 	int n_src;
 	int64_t numel;
+	int64_t tap_rows, taps;     /* > 0: stored on the device tap-major, [taps, tap_rows] */
 };
 
 struct vae_params {
@@ -46,6 +47,7 @@ struct vae_params {
 struct vae_conv {
 	int w, b;
 	int c_in, c_out, kt, kh, kw, st;
+	int taps;                   /* 2-D 3x3 with tap-major weights: run as 9 GEMMs */
 };
 
 struct vae_norm {
@@ -185,6 +187,9 @@ int vae_conv_expect(struct vae_params *ps, const struct vae_conv *cv, int c_in, 
 		    int k, const char *what);
 void **vae_params_upload(struct vae_params *ps, struct ts_dev *dev);
 void vae_params_free(struct vae_params *ps, struct ts_dev *dev, void **w);
+
+/* conv2d.c */
+int vae_conv3x3_gemm(struct vctx *cx, const struct vae_conv *cv, const struct vt *x, struct vt *y);
 
 /* layers.c */
 int vt_alloc(struct vctx *cx, struct vt *x, int64_t n, int64_t c, int64_t t, int64_t h,
