@@ -4,6 +4,8 @@
  * through single-threaded OpenBLAS sgemm calls that the device's team runs
  * on blocks of C (see cpu.h for why OpenBLAS itself stays single-threaded).
  */
+#include <string.h>
+
 #include <cblas.h>
 
 #include <tetri/error.h>
@@ -38,13 +40,16 @@ static void gemm_prefill(float *c, int64_t ldc, int64_t rows, int64_t cols, floa
 	for (int64_t i = 0; i < rows; i++) {
 		float *ci = c + i * ldc;
 
-		if (beta == 0.0f) {
+		if (beta == 0.0f && bias)
+			memcpy(ci, bias, (size_t)cols * sizeof(float));
+		else if (beta == 0.0f)
+			memset(ci, 0, (size_t)cols * sizeof(float));
+		else if (bias)
 			for (int64_t j = 0; j < cols; j++)
-				ci[j] = bias ? bias[j] : 0.0f;
-		} else {
+				ci[j] = beta * ci[j] + bias[j];
+		else
 			for (int64_t j = 0; j < cols; j++)
-				ci[j] = beta * ci[j] + (bias ? bias[j] : 0.0f);
-		}
+				ci[j] *= beta;
 	}
 }
 
