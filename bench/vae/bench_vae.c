@@ -92,7 +92,6 @@ static int configure(struct bench *b, const char *file, struct ts_config **cfg)
 	sec = ts_config_section_get(*cfg, "model sd-vae");
 	if (ts_section_set(sec, "weights", file, "bench") ||
 	    ts_section_set(sec, "latent_scale", "1", "bench") ||
-	    ts_section_set(sec, "kind", "sd", "bench") ||
 	    ts_section_validate(sec, b->ops->keys, NULL))
 		return TS_EINVAL;
 	return b->ops->configure(b->host, sec, &b->dec);

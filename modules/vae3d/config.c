@@ -14,8 +14,6 @@ const struct ts_key vae_keys[] = {
 	  .help = "safetensors file: SD VAE, Open-Sora temporal VAE, or Open-Sora's pipeline" },
 	{ .name = "temporal_weights", .type = TS_KEY_PATH,
 	  .help = "opensora: the temporal VAE's file when it is not in weights" },
-	{ .name = "kind", .type = TS_KEY_ENUM, .def = "auto", .choices = "auto|sd|temporal|opensora",
-	  .help = "which decoder; auto = from the keys of the weights file" },
 	{ .name = "latent_scale", .type = TS_KEY_FLOAT, .def = "0.18215", .min = 1e-6, .max = 1e6,
 	  .help = "SD latents are divided by this before decoding (1 = as given)" },
 	/* Named as in the upstream configs, so `tetriserve run-case` sets them from a case. */
@@ -184,16 +182,19 @@ void vae_release(void *dec)
 	d->host->free(d);
 }
 
+/* A decoder registered for one kind (the section's `kind = ...`) refuses the others. */
 static int check_kind(const struct ts_host *host, const struct ts_section *sec, struct vae_dec *d,
 		      const char *forced)
 {
-	const char *kind = forced ? forced : host->cfg_str(sec, "kind");
 	static const char *const names[3] = { "sd", "temporal", "opensora" };
 
-	if (!kind || !strcmp(kind, "auto") || !strcmp(kind, names[d->kind]))
+	if (!forced || !strcmp(forced, names[d->kind]))
 		return 0;
-	return host->cfg_error(sec, "kind", "the weights hold a %s VAE, not %s", names[d->kind],
-			       kind);
+	host->log(TS_LOG_ERROR, VAE_WHO, "%s: [%s] holds a%s %s VAE, but this decoder is for %s "
+		  "VAEs (use kind = vae3d to take what the file holds)",
+		  host->st_path(d->kind == VAE_TEMPORAL ? d->st_t : d->st), host->cfg_name(sec),
+		  d->kind == VAE_SD ? "n" : "", names[d->kind], forced);
+	return TS_EINVAL;
 }
 
 /* @forced: the kind a decoder registered under an upstream model name stands for, or NULL. */

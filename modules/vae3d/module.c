@@ -81,6 +81,11 @@ static int configure_temporal(const struct ts_host *host, const struct ts_sectio
 	return vae_configure_as(host, sec, out, "temporal");
 }
 
+static int configure_opensora(const struct ts_host *host, const struct ts_section *sec, void **out)
+{
+	return vae_configure_as(host, sec, out, "opensora");
+}
+
 #define VAE_OPS(name_, desc_, configure_)                                        \
 	{                                                                        \
 		.hdr = TS_ABI_HDR(TS_MAGIC_DECODER, struct ts_decoder_ops),       \
@@ -91,9 +96,10 @@ static int configure_temporal(const struct ts_host *host, const struct ts_sectio
 	}
 
 /*
- * "vae3d" serves [model X] sections (the file's keys say which VAE). The
- * other two are the upstream model names the golden files' metadata carry,
- * so `tetriserve run-case` finds them; each insists on its kind.
+ * "vae3d" takes whatever VAE the weights file holds (a [model X] section with
+ * module = vae3d and no kind). The others insist on their kind; two are the
+ * upstream model names the golden files' metadata carry, so `tetriserve
+ * run-case` finds them.
  */
 static const struct ts_decoder_ops vae_ops[] = {
 	VAE_OPS("vae3d", "SD kl-f8 VAE, Open-Sora 1.2 temporal VAE, or both as Open-Sora's "
@@ -101,6 +107,8 @@ static const struct ts_decoder_ops vae_ops[] = {
 	VAE_OPS("sd_vae_decoder", "SD kl-f8 VAE decoder (CompVis AutoencoderKL.decode)",
 		configure_sd),
 	VAE_OPS("vae_temporal", "Open-Sora 1.2 temporal VAE (VAE_Temporal)", configure_temporal),
+	VAE_OPS("opensora_vae_v1_2", "Open-Sora 1.2 video VAE pipeline (temporal, then SD per "
+		"frame)", configure_opensora),
 };
 
 static int vae3d_init(const struct ts_host *host, struct ts_module *self)
