@@ -375,7 +375,26 @@ static json_t *tensor_json(const struct ts_tensor *t, uint64_t begin, uint64_t e
 			 "data_offsets", (json_int_t)begin, (json_int_t)end);
 }
 
-static char *header_text(const struct ts_tensor *t, int n, const char *const *meta, size_t *len)
+/*
+ * Data order: widest dtype first. The data starts 8-aligned, so each tensor
+ * then starts aligned to its element size and a module may read the mapped
+ * floats in place (the reference writer does the same).
+ */
+static int *data_order(const struct ts_tensor *t, int n)
+{
+	int *order = malloc((size_t)(n ? n : 1) * sizeof(*order)), k = 0;
+
+	if (!order)
+		return NULL;
+	for (size_t size = 8; size >= 1; size /= 2)
+		for (int i = 0; i < n; i++)
+			if (ts_dtype_size(t[i].dtype) == size)
+				order[k++] = i;
+	return order;
+}
+
+static char *header_text(const struct ts_tensor *t, const int *order, int n,
+			 const char *const *meta, size_t *len)
 {
 	json_t *root = json_object(), *m = NULL;
 	uint64_t off = 0;
@@ -390,11 +409,12 @@ static char *header_text(const struct ts_tensor *t, int n, const char *const *me
 		if (!m || json_object_set_new(root, "__metadata__", m))
 			goto put_root;
 	}
-	for (int i = 0; i < n; i++) {
-		uint64_t bytes = (uint64_t)ts_tensor_numel(&t[i]) * ts_dtype_size(t[i].dtype);
-		json_t *e = tensor_json(&t[i], off, off + bytes);
+	for (int j = 0; j < n; j++) {
+		const struct ts_tensor *ti = &t[order[j]];
+		uint64_t bytes = (uint64_t)ts_tensor_numel(ti) * ts_dtype_size(ti->dtype);
+		json_t *e = tensor_json(ti, off, off + bytes);
 
-		if (!e || json_object_set_new(root, t[i].name, e))
+		if (!e || json_object_set_new(root, ti->name, e))
 			goto put_root;
 		off += bytes;
 	}
@@ -411,7 +431,8 @@ static int write_all(FILE *f, const void *p, size_t n)
 	return n == 0 || fwrite(p, 1, n, f) == n ? 0 : TS_EIO;
 }
 
-static int write_body(FILE *f, const struct ts_tensor *t, int n, const char *hdr, size_t len)
+static int write_body(FILE *f, const struct ts_tensor *t, const int *order, int n,
+		      const char *hdr, size_t len)
 {
 	static const char spaces[8] = "        ";
 	size_t padded = (len + 7) & ~(size_t)7;
@@ -423,18 +444,18 @@ static int write_body(FILE *f, const struct ts_tensor *t, int n, const char *hdr
 	rc = write_all(f, le, 8);
 	rc = rc ? rc : write_all(f, hdr, len);
 	rc = rc ? rc : write_all(f, spaces, padded - len);
-	for (int i = 0; i < n && !rc; i++)
-		rc = write_all(f, t[i].data,
-			       (size_t)ts_tensor_numel(&t[i]) * ts_dtype_size(t[i].dtype));
+	for (int j = 0; j < n && !rc; j++)
+		rc = write_all(f, t[order[j]].data,
+			       (size_t)ts_tensor_numel(&t[order[j]]) * ts_dtype_size(t[order[j]].dtype));
 	return rc;
 }
 
 int ts_st_write(const char *path, const struct ts_tensor *t, int n, const char *const *meta)
 {
 	char *hdr, *tmp = NULL;
+	int *order, rc;
 	size_t len = 0;
 	FILE *f;
-	int rc;
 
 	for (int i = 0; i < n; i++) {
 		if (!t[i].name || (unsigned)t[i].dtype >= TS_DTYPE_COUNT_ || t[i].ndim < 0 ||
@@ -443,9 +464,11 @@ int ts_st_write(const char *path, const struct ts_tensor *t, int n, const char *
 			return TS_EINVAL;
 		}
 	}
-	hdr = header_text(t, n, meta, &len);
+	order = data_order(t, n);
+	hdr = order ? header_text(t, order, n, meta, &len) : NULL;
 	if (!hdr || asprintf(&tmp, "%s.tmp", path) < 0) {
 		free(hdr);
+		free(order);
 		return TS_ENOMEM;
 	}
 	f = fopen(tmp, "wb");
@@ -454,7 +477,7 @@ int ts_st_write(const char *path, const struct ts_tensor *t, int n, const char *
 		rc = TS_EIO;
 		goto free_hdr;
 	}
-	rc = write_body(f, t, n, hdr, len);
+	rc = write_body(f, t, order, n, hdr, len);
 	if (fclose(f) && !rc)
 		rc = TS_EIO;
 	if (!rc && rename(tmp, path))
@@ -466,6 +489,7 @@ int ts_st_write(const char *path, const struct ts_tensor *t, int n, const char *
 free_hdr:
 	free(tmp);
 	free(hdr);
+	free(order);
 	return rc;
 }
 

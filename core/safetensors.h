@@ -33,9 +33,10 @@ void ts_st_close(struct ts_st *st);
 
 /*
  * Write @n tensors (each with a name) to @path, with optional metadata
- * @meta: key, value, key, value, ..., NULL. Data is packed in the given
- * order with no gaps, the header padded to 8 bytes, as the reference
- * implementation writes it. Written to a temporary file, then renamed.
+ * @meta: key, value, key, value, ..., NULL. Data is packed with no gaps,
+ * widest dtype first so every tensor is aligned to its element size, the
+ * header padded to 8 bytes, as the reference implementation writes it.
+ * Written to a temporary file, then renamed.
  */
 int ts_st_write(const char *path, const struct ts_tensor *t, int n, const char *const *meta);
 

@@ -99,6 +99,35 @@ static void test_roundtrip(void)
 	host->st_close(st);
 }
 
+/* A byte tensor written before a float one must not misalign the floats. */
+static void test_alignment(void)
+{
+	uint8_t bytes[3] = { 1, 2, 3 };
+	double d[1] = { 0.25 };
+	float f[2] = { 1.5f, -2.5f };
+	struct ts_tensor t[3] = {
+		{ .name = "u8", .dtype = TS_U8, .ndim = 1, .shape = { 3 }, .data = bytes },
+		{ .name = "f32", .dtype = TS_F32, .ndim = 1, .shape = { 2 }, .data = f },
+		{ .name = "f64", .dtype = TS_F64, .ndim = 1, .shape = { 1 }, .data = d },
+	};
+	struct ts_tensor got[3];
+	struct ts_st *st = NULL;
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/align.safetensors", tu_dir);
+	ok(ts_st_write(path, t, 3, NULL) == 0 && ts_st_open(path, &st) == 0, "written, read back");
+	if (!st)
+		return;
+	ts_st_get(st, "u8", &got[0]);
+	ts_st_get(st, "f32", &got[1]);
+	ts_st_get(st, "f64", &got[2]);
+	ok((uintptr_t)got[1].data % 4 == 0 && (uintptr_t)got[2].data % 8 == 0,
+	   "every tensor aligned to its element size");
+	ok(!memcmp(got[0].data, bytes, 3) && !memcmp(got[1].data, f, 8) && !memcmp(got[2].data, d, 8),
+	   "data intact whatever the order");
+	ts_st_close(st);
+}
+
 static void test_bad(void)
 {
 	refused("short.st", "", 0, 8, "too short for the header length");
@@ -214,6 +243,7 @@ int main(void)
 {
 	tu_tmpdir();
 	test_roundtrip();
+	test_alignment();
 	test_bad();
 	test_mutations();
 	return tap_done();
