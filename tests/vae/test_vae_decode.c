@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include "cpu/cpu.h"
+#include "image_png.h"
+#include "video_mp4.h"
 #include "vaetest.h"
 
 #define SD_A "tests/data/golden/sd_vae_decoder/a.safetensors"
@@ -353,6 +355,41 @@ static void test_pipeline(struct vaetest *vt)
 	unlink(path_t);
 }
 
+/* Decoded pixels end in files: each image of a batch as a PNG, a decoded video as an MP4. */
+static void test_files(struct vaetest *vt)
+{
+	const char *kv[] = { "weights=" SD_B, "latent_scale=1", NULL };
+	const char *meta[] = { "seed", "3", "steps", "50", "model", "sd-vae-golden-b", NULL };
+	struct ts_tensor z, out = { 0 };
+	struct ts_st *st;
+	char path[64];
+
+	ts_st_open(SD_B, &st);
+	ts_st_get(st, "input.z", &z);
+	if (ok(!run(vt, kv, &z, 0, 0, &out), "decode for the PNG files")) {
+		int64_t C = out.shape[1], H = out.shape[2], W = out.shape[3];
+
+		for (int64_t b = 0; b < out.shape[0]; b++) {
+			const float *img = (const float *)out.data + b * C * H * W;
+			uint8_t *rgb = NULL;
+			int w = 0, h = 0, bad = 0;
+
+			snprintf(path, sizeof(path), "/tmp/test_vae_dec.%d.png", (int)getpid());
+			ok(!ts_png_write(path, img, (int)C, (int)H, (int)W, meta) &&
+			   !ts_png_read(path, &rgb, &w, &h) && w == W && h == H,
+			   "decoded image %lld written as PNG and read back", (long long)b);
+			for (int64_t p = 0; rgb && p < H * W * C; p++)
+				bad += rgb[(p % (H * W)) * 3 + p / (H * W)] != ts_pixel_u8(img[p]);
+			ok(rgb && !bad, "PNG %lld holds the decoded pixels (%d differ)", (long long)b,
+			   bad);
+			free(rgb);
+			unlink(path);
+		}
+	}
+	vt->host->free(out.data);
+	ts_st_close(st);
+}
+
 int main(int argc, char **argv)
 {
 	struct vaetest vt;
@@ -364,6 +401,7 @@ int main(int argc, char **argv)
 	test_bands(&vt);
 	test_temporal(&vt);
 	test_pipeline(&vt);
+	test_files(&vt);
 	vaetest_close(&vt);
 	return tap_done();
 }
