@@ -15,9 +15,14 @@
  *   B (16x8, col):  b0 = B[2t..2t+1][g],  b1 = B[2t+8..2t+9][g]
  *   C (16x8, f32):  c0,c1 = C[g][2t..2t+1], c2,c3 = C[g+8][2t..2t+1]
  * Q K^T: B[d][key] = K[key][d], two dims of one key: one 32-bit load from K
- * row-major. P V: B[key][d] = V[key][d], two keys of one dim: V is stored
- * transposed in shared memory (Vt[d][key]) so that too is one 32-bit load.
- * Row padding of 8 bf16 puts the eight g rows a warp reads in distinct banks.
+ * row-major. P V: B[key][d] = V[key][d], two keys of one dim: ldmatrix.trans
+ * on row-major V gathers them (for an 8x8 block M, .trans hands lane 4g+t
+ * M[2t][g] and M[2t+1][g]). Row padding of 8 bf16 puts the eight rows a warp
+ * reads in distinct banks.
+ *
+ * K and V tiles are double-buffered: while a tile is used, cp.async copies
+ * the next one (16-byte copies; when strides or bases are not 16-byte
+ * aligned, plain loads fill the tile at the top of each step instead).
  *
  * Block: 4 warps, 16 query rows each (64 per block), 64-key tiles.
  */
@@ -30,9 +35,10 @@
 
 template <int DP>
 struct fa_geom {
-	static constexpr int LDQ = DP + F_PAD;   /* Q and K tiles: [64][LDQ] */
-	static constexpr int LDV = F_BK + F_PAD; /* Vt: [DP][LDV] */
-	static constexpr size_t bytes = 2 * (size_t)(2 * 64 * LDQ + DP * LDV) + F_BK;
+	static constexpr int LDQ = DP + F_PAD; /* Q, K and V tiles: [64][LDQ] */
+	static constexpr size_t tile = 64 * (size_t)LDQ;
+	/* Q, two K and two V buffers, two keep masks */
+	static constexpr size_t bytes = 2 * 5 * tile + 2 * F_BK;
 };
 
 static __device__ __forceinline__ void mma_bf16(float c[4], const uint32_t a[4], uint32_t b0,
@@ -93,39 +99,63 @@ static __device__ __forceinline__ void fa_load_rows(bf16 *dst, const void *src, 
 	}
 }
 
-/*
- * Keys [k0, k0+64) of V into Vt [DP][LDV], transposed. Consecutive threads
- * take consecutive keys, so their 2-byte stores land side by side in a row.
- */
-template <int DP>
-static __device__ __forceinline__ void fa_load_vt(bf16 *vt, const void *src, int64_t b, int64_t h,
-						  int64_t k0, int64_t rows, int64_t tok,
-						  int64_t batch, int64_t hd, int vec)
+/* 16 bytes global -> shared without registers; @n 0 writes zeros and reads nothing. */
+static __device__ __forceinline__ void cp_async16(void *dst, const void *src, int n)
 {
-	constexpr int LDV = fa_geom<DP>::LDV;
+	unsigned d = (unsigned)__cvta_generic_to_shared(dst);
 
-	if (vec) {
-		for (int i = threadIdx.x; i < 64 * (DP / 8); i += F_THREADS) {
-			int key = i % 64, d = (i / 64) * 8;
-			uint4 x = make_uint4(0, 0, 0, 0);
-			const bf16 *e = (const bf16 *)&x;
+	asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(n));
+}
 
-			if (k0 + key < rows && d < hd)
-				x = *(const uint4 *)(d + fa_row(src, b, k0 + key, h, tok,
-								  batch, hd));
-#pragma unroll
-			for (int j = 0; j < 8; j++)
-				vt[(d + j) * LDV + key] = e[j];
-		}
-		return;
+static __device__ __forceinline__ void cp_async_commit(void)
+{
+	asm volatile("cp.async.commit_group;\n" ::);
+}
+
+/* Wait until at most one group (the newest) is still in flight. */
+static __device__ __forceinline__ void cp_async_wait1(void)
+{
+	asm volatile("cp.async.wait_group 1;\n" ::);
+}
+
+/* Rows [r0, r0+64) of one head into @dst [64][LDQ] by cp.async (16-byte aligned case). */
+template <int DP>
+static __device__ __forceinline__ void fa_copy_rows(bf16 *dst, const void *src, int64_t b,
+						    int64_t h, int64_t r0, int64_t rows,
+						    int64_t tok, int64_t batch, int64_t hd)
+{
+	constexpr int LDQ = fa_geom<DP>::LDQ;
+
+	for (int i = threadIdx.x; i < 64 * (DP / 8); i += F_THREADS) {
+		int r = i / (DP / 8), d = (i % (DP / 8)) * 8;
+		int in = r0 + r < rows && d < hd;
+		/* a row past the end still needs a valid address; nothing is read from it */
+		const bf16 *from = fa_row(src, b, in ? r0 + r : 0, h, tok, batch, hd) +
+				   (in ? d : 0);
+
+		cp_async16(dst + r * LDQ + d, from, in ? 16 : 0);
 	}
-	for (int i = threadIdx.x; i < 64 * DP; i += F_THREADS) {
-		int key = i % 64, d = i / 64;
-		bf16 x = __float2bfloat16(0.0f);
+}
 
-		if (k0 + key < rows && d < hd)
-			x = fa_row(src, b, k0 + key, h, tok, batch, hd)[d];
-		vt[d * LDV + key] = x;
+/* Two B fragments of P V (dims 8n.. and 8n+8..) for keys 16kk.. from row-major V. */
+static __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t r[4], const bf16 *p)
+{
+	unsigned a = (unsigned)__cvta_generic_to_shared(p);
+
+	asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+		     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+		     : "r"(a));
+}
+
+/* The tile of keys [k0, k0+64): which to keep (in range and not masked). */
+static __device__ __forceinline__ void fa_keep(unsigned char *keep, const struct ts_attention *a,
+					       int64_t b, int64_t k0)
+{
+	if (threadIdx.x < F_BK) {
+		int64_t key = k0 + threadIdx.x;
+
+		keep[threadIdx.x] = key < a->kv_len &&
+				    (!a->key_mask || a->key_mask[b * a->kv_len + key]);
 	}
 }
 
@@ -135,18 +165,28 @@ k_attn_fa(struct ts_attention a, float sl2, int vec)
 {
 	typedef fa_geom<DP> G;
 	constexpr int KC = DP / 16; /* 16-wide chunks of the head dim (Q K^T's k) */
-	constexpr int NT = DP / 8;  /* 8-wide tiles of the head dim (P V's n) */
+	constexpr int NT = DP / 8;  /* 8-wide tiles of the head dim (P V's n), an even count */
 	constexpr int ST = F_BK / 8; /* 8-key tiles of the scores */
 	extern __shared__ __align__(128) unsigned char smem[];
 	bf16 *qs = (bf16 *)smem;
-	bf16 *ks = qs + 64 * G::LDQ;
-	bf16 *vt = ks + 64 * G::LDQ;
-	unsigned char *keep = (unsigned char *)(vt + DP * G::LDV);
+	/* buffer i of K, of V, of the keep mask (arithmetic: an array would go to local memory) */
+#define KBUF(i) (qs + (1 + (i)) * G::tile)
+#define VBUF(i) (qs + (3 + (i)) * G::tile)
+#define KEEP(i) ((unsigned char *)(qs + 5 * G::tile) + (i) * F_BK)
 	int w = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
 	int64_t b = blockIdx.z, h = blockIdx.y, q0 = (int64_t)blockIdx.x * F_BQ, hd = a.head_dim;
+	/* ldmatrix: lane l names row l%8 of matrix l/8: keys +8 in matrices 1, 3; dims +8 in 2, 3 */
+	int lm_key = (lane & 7) + ((lane >> 3) & 1) * 8, lm_dim = (lane >> 4) * 8;
 	float o[NT][4], m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
 	uint32_t qa[KC][4];
+	int it = 0;
 
+	if (vec && a.kv_len > 0) { /* the first K/V tile is on its way while Q loads */
+		fa_copy_rows<DP>(KBUF(0), a.k, b, h, 0, a.kv_len, a.k_tok, a.k_batch, hd);
+		fa_copy_rows<DP>(VBUF(0), a.v, b, h, 0, a.kv_len, a.v_tok, a.v_batch, hd);
+		cp_async_commit();
+		fa_keep(KEEP(0), &a, b, 0);
+	}
 	fa_load_rows<DP>(qs, a.q, b, h, q0, a.q_len, a.q_tok, a.q_batch, hd, vec);
 	__syncthreads();
 	{
@@ -164,19 +204,30 @@ k_attn_fa(struct ts_attention a, float sl2, int vec)
 	for (int n = 0; n < NT; n++)
 		o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
 
-	for (int64_t k0 = 0; k0 < a.kv_len; k0 += F_BK) {
+	for (int64_t k0 = 0; k0 < a.kv_len; k0 += F_BK, it ^= 1) {
+		const bf16 *ks = KBUF(it), *vs = VBUF(it);
+		const unsigned char *kp = KEEP(it);
 		float s[ST][4], mx0 = -INFINITY, mx1 = -INFINITY, mn0, mn1, al0, al1;
 
-		__syncthreads(); /* every warp is done with the previous tile */
-		fa_load_rows<DP>(ks, a.k, b, h, k0, a.kv_len, a.k_tok, a.k_batch, hd, vec);
-		fa_load_vt<DP>(vt, a.v, b, h, k0, a.kv_len, a.v_tok, a.v_batch, hd, vec);
-		if (threadIdx.x < F_BK) {
-			int64_t key = k0 + threadIdx.x;
-
-			keep[threadIdx.x] = key < a.kv_len &&
-					    (!a.key_mask || a.key_mask[b * a.kv_len + key]);
+		if (vec) {
+			/* The next tile goes to the other buffer, freed at the end of the last step. */
+			if (k0 + F_BK < a.kv_len) {
+				fa_copy_rows<DP>(KBUF(it ^ 1), a.k, b, h, k0 + F_BK, a.kv_len,
+						 a.k_tok, a.k_batch, hd);
+				fa_copy_rows<DP>(VBUF(it ^ 1), a.v, b, h, k0 + F_BK, a.kv_len,
+						 a.v_tok, a.v_batch, hd);
+				fa_keep(KEEP(it ^ 1), &a, b, k0 + F_BK);
+			}
+			cp_async_commit(); /* an empty group at the end keeps wait_group 1 exact */
+			cp_async_wait1();
+		} else {
+			fa_load_rows<DP>(KBUF(it), a.k, b, h, k0, a.kv_len, a.k_tok, a.k_batch,
+					 hd, 0);
+			fa_load_rows<DP>(VBUF(it), a.v, b, h, k0, a.kv_len, a.v_tok, a.v_batch,
+					 hd, 0);
+			fa_keep(KEEP(it), &a, b, k0);
 		}
-		__syncthreads();
+		__syncthreads(); /* this tile (every thread's copies of it) is in shared memory */
 
 		/* S = Q K^T for this warp's 16 rows and the tile's 64 keys. */
 #pragma unroll
@@ -194,10 +245,10 @@ k_attn_fa(struct ts_attention a, float sl2, int vec)
 		for (int j = 0; j < ST; j++) {
 			int c = 8 * j + 2 * t;
 
-			s[j][0] = keep[c] ? s[j][0] * sl2 : -INFINITY;
-			s[j][1] = keep[c + 1] ? s[j][1] * sl2 : -INFINITY;
-			s[j][2] = keep[c] ? s[j][2] * sl2 : -INFINITY;
-			s[j][3] = keep[c + 1] ? s[j][3] * sl2 : -INFINITY;
+			s[j][0] = kp[c] ? s[j][0] * sl2 : -INFINITY;
+			s[j][1] = kp[c + 1] ? s[j][1] * sl2 : -INFINITY;
+			s[j][2] = kp[c] ? s[j][2] * sl2 : -INFINITY;
+			s[j][3] = kp[c + 1] ? s[j][3] * sl2 : -INFINITY;
 			mx0 = fmaxf(mx0, fmaxf(s[j][0], s[j][1]));
 			mx1 = fmaxf(mx1, fmaxf(s[j][2], s[j][3]));
 		}
@@ -243,12 +294,16 @@ k_attn_fa(struct ts_attention a, float sl2, int vec)
 			pa[2] = pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]);
 			pa[3] = pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3]);
 #pragma unroll
-			for (int n = 0; n < NT; n++) {
-				const bf16 *vr = vt + (8 * n + g) * G::LDV + 16 * kk + 2 * t;
+			for (int n = 0; n < NT; n += 2) {
+				uint32_t vb[4];
 
-				mma_bf16(o[n], pa, ld32(vr), ld32(vr + 8));
+				ldmatrix_x4_trans(vb, vs + (16 * kk + lm_key) * G::LDQ + 8 * n +
+							      lm_dim);
+				mma_bf16(o[n], pa, vb[0], vb[1]);
+				mma_bf16(o[n + 1], pa, vb[2], vb[3]);
 			}
 		}
+		__syncthreads(); /* every warp is done with this buffer before it is refilled */
 	}
 
 	l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
@@ -275,6 +330,9 @@ k_attn_fa(struct ts_attention a, float sl2, int vec)
 				o1[c + 1] = __float2bfloat16(o[n][3] * i1);
 		}
 	}
+#undef KBUF
+#undef VBUF
+#undef KEEP
 }
 
 template <int DP>
