@@ -157,6 +157,19 @@ int main(void)
 		case_fused(dev, 2, optest_int(1, 3), optest_int(1, 140), dims[i],
 			   1.0f / sqrtf((float)dims[i]), i & 1);
 	case_fused(dev, 1, 2, 257, 72, 0.117851f, 1); /* just past one key tile */
+	{
+		int fails = 0;
+
+		/* Random shapes across both tile sizes; failures are reported one by one. */
+		for (int i = 0; i < 20; i++) {
+			int64_t d = optest_int(1, 130);
+
+			fails += !case_fused(dev, optest_int(1, 2), optest_int(1, 4),
+					     optest_int(1, 300), d, 1.0f / sqrtf((float)d),
+					     (int)optest_int(0, 1));
+		}
+		ok(!fails, "20 random attention shapes");
+	}
 	case_fused(dev, 2, 1, 65, optest_int(1, 130), 3.0f, 0); /* peaky softmax */
 	case_fused(dev, 1, 3, 1, 5, 1.0f, 0);
 	case_cross(dev, 2, optest_int(1, 70), optest_int(257, 600), 72);

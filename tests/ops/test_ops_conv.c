@@ -101,7 +101,7 @@ int main(void)
 	if (!ok(be != NULL, "CPU backend"))
 		return tap_done();
 	dev = (struct ts_dev *)be->devs[0];
-	for (int rep = 0; rep < 2; rep++) {
+	for (int rep = 0; rep < 6; rep++) {
 		conv_case(dev, conv2d(3, 1, 1), "conv2d 3x3 pad 1");
 		conv_case(dev, conv2d(1, 1, 0), "conv2d 1x1 (no unfolding)");
 		conv_case(dev, conv2d(2, 2, 0), "patch embedding 2x2 stride 2");

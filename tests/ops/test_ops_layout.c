@@ -240,7 +240,7 @@ int main(void)
 	if (!ok(be != NULL, "CPU backend"))
 		return tap_done();
 	dev = (struct ts_dev *)be->devs[0];
-	for (int rep = 0; rep < 3; rep++) {
+	for (int rep = 0; rep < 8; rep++) {
 		test_elementwise(dev);
 		test_permute(dev);
 		test_copy2d_upsample(dev);

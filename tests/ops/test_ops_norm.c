@@ -186,7 +186,7 @@ int main(void)
 	be = optest_backend(1, 2);
 	if (!ok(be != NULL, "CPU backend"))
 		return tap_done();
-	for (int rep = 0; rep < 3; rep++) {
+	for (int rep = 0; rep < 8; rep++) {
 		struct ts_dev *dev = (struct ts_dev *)be->devs[0];
 
 		test_layer_norm(dev);
