@@ -59,18 +59,23 @@ static void case_gemm(struct oc *oc, int64_t m, int64_t n, int64_t k, int64_t ba
 		tb_free(oc, &bias);
 }
 
-/* Self-attention on a fused qkv buffer (fused) or three padded ones; optional key mask. */
+/*
+ * Self-attention on a fused qkv buffer (fused = 1), three buffers with rows
+ * padded by multiples of 8 (0), or padded by one element (-1), which rules out
+ * the kernels' 16-byte loads; optional key mask.
+ */
 static void case_attention(struct oc *oc, int64_t batch, int64_t heads, int64_t q_len,
 			   int64_t kv_len, int64_t hd, int fused, int masked)
 {
-	int64_t hw = heads * hd, tok = fused ? 3 * hw : hw + oc_int(0, 2) * 8;
+	int64_t hw = heads * hd;
+	int64_t tok = fused > 0 ? 3 * hw : fused < 0 ? hw + 1 : hw + oc_int(0, 2) * 8;
 	struct tb qkv, q = { 0 }, k = { 0 }, v = { 0 }, o;
 	struct ts_attention at[2];
 	uint8_t *mask = NULL, *mask_dev[2] = { NULL, NULL };
 	char what[160];
 	int rc[2];
 
-	if (fused) {
+	if (fused > 0) {
 		tb_new(oc, &qkv, batch * q_len * tok, 'r', 1);
 	} else {
 		tb_new(oc, &q, batch * q_len * tok, 'r', 1);
@@ -94,7 +99,7 @@ static void case_attention(struct oc *oc, int64_t batch, int64_t heads, int64_t 
 			.head_dim = hd, .o = o.p[s], .o_tok = hw, .o_batch = q_len * hw,
 			.key_mask = mask_dev[s], .scale = 1.0f / sqrtf((float)hd),
 		};
-		if (fused) {
+		if (fused > 0) {
 			at[s].q = qkv.p[s];
 			at[s].k = oc_at(oc, s, qkv.p[s], hw);
 			at[s].v = oc_at(oc, s, qkv.p[s], 2 * hw);
@@ -109,13 +114,14 @@ static void case_attention(struct oc *oc, int64_t batch, int64_t heads, int64_t 
 	}
 	BOTH(rc, OPS(s)->attention(DEV(s), &at[s]));
 	snprintf(what, sizeof(what), "attention batch=%lld heads=%lld q=%lld kv=%lld hd=%lld%s%s",
-		 I(batch), I(heads), I(q_len), I(kv_len), I(hd), fused ? " fused-qkv" : "",
+		 I(batch), I(heads), I(q_len), I(kv_len), I(hd),
+		 fused > 0 ? " fused-qkv" : fused < 0 ? " unaligned" : "",
 		 masked ? " masked" : "");
 	tb_check(oc, &o, rc[0], rc[1], what);
 out:
 	oc_mask_free(oc, mask_dev);
 	free(mask);
-	if (fused) {
+	if (fused > 0) {
 		tb_free(oc, &qkv);
 	} else {
 		tb_free(oc, &q);
@@ -477,6 +483,7 @@ static void run_attention_cases(struct oc *oc)
 	case_attention(oc, 3, 1, 19, 200, 40, 0, 1);
 	case_attention(oc, 1, 4, 33, 47, 7, 0, 0);
 	case_attention(oc, 2, 2, 100, 90, 96, 0, 1);
+	case_attention(oc, 2, 3, 70, 140, 72, -1, 1);
 	case_attention(oc, 1, 16, 256, 256, 72, 1, 0);
 }
 
