@@ -93,7 +93,9 @@ struct ts_host {
 	 * safetensors: open (mmap, header validated: dtypes, shapes, sizes, offsets
 	 * inside the file, no overlap; failures logged naming the file and key,
 	 * returning TS_ENOENT, TS_EIO or TS_EFORMAT), find a tensor, read metadata.
-	 * Tensor data points into the read-only mapping, valid until st_close.
+	 * Tensor data points into the read-only mapping, valid until st_close; it
+	 * is aligned to its element size when the writer aligned it (the host's
+	 * writer and the reference one do: widest dtype first, 8-byte header).
 	 */
 	int (*st_open)(const char *path, struct ts_st **out);
 	/* 0, TS_ENOENT (logged by caller), never touches @out on failure. */
