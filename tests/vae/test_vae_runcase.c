@@ -6,6 +6,7 @@
  * every output.* of the golden file must be in OUT within rel_err_inf 1e-4.
  */
 #include <limits.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "safetensors.h"
@@ -55,20 +56,28 @@ int main(int argc, char **argv)
 		"tests/data/golden/vae_temporal/a_encode.safetensors",
 		"tests/data/golden/vae_temporal/b_encode.safetensors",
 	};
-	char self[PATH_MAX], *bd, cmd[3 * PATH_MAX], out[PATH_MAX];
+	char self[PATH_MAX], *bd, cmd[3 * PATH_MAX], out[PATH_MAX], dir[64], so[PATH_MAX], abs[PATH_MAX];
 
 	snprintf(self, sizeof(self), "%s", argv[0]);
 	bd = dirname(dirname(self));
 	snprintf(out, sizeof(out), "/tmp/test_vae_runcase.%d.safetensors", (int)getpid());
+	/* A module path holding vae3d.so alone: other rooms' modules may be mid-rebuild. */
+	snprintf(dir, sizeof(dir), "/tmp/test_vae_runcase.%d", (int)getpid());
+	snprintf(so, sizeof(so), "%s/modules/vae3d.so", bd);
+	if (!ok(mkdir(dir, 0700) == 0 && realpath(so, abs) &&
+		symlink(abs, strcat(strcpy(so, dir), "/vae3d.so")) == 0, "module folder %s", dir))
+		return tap_done();
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		int rc;
 
-		snprintf(cmd, sizeof(cmd), "%s/tetriserve run-case %s --out %s --module-path %s/modules "
-			 "--threads 1 2>/dev/null", bd, files[i], out, bd);
+		snprintf(cmd, sizeof(cmd), "%s/tetriserve run-case %s --out %s --module-path %s "
+			 "--threads 1 2>/dev/null", bd, files[i], out, dir);
 		rc = system(cmd);
 		if (ok(rc == 0, "tetriserve run-case %s exits 0", files[i]))
 			compare(files[i], out);
 		unlink(out);
 	}
+	unlink(so);
+	rmdir(dir);
 	return tap_done();
 }
