@@ -41,6 +41,9 @@ struct ts_cpu_team {
 	atomic_llong next;
 };
 
+/* The worker's job slot: idle -> pending (submitted) -> done (result kept until waited for). */
+enum ts_cpu_job_state { TS_CPU_JOB_IDLE = 0, TS_CPU_JOB_PENDING, TS_CPU_JOB_DONE };
+
 struct ts_cpu_dev {
 	struct ts_dev_base base; /* first: the host routes through it */
 	struct ts_cpu_backend *be;
@@ -54,7 +57,8 @@ struct ts_cpu_dev {
 	pthread_cond_t cond;
 	int (*job)(struct ts_dev *dev, int rank, void *arg);
 	void *job_arg;
-	int job_rank, job_ret, job_state, stop;
+	int job_rank, job_ret, stop;
+	enum ts_cpu_job_state job_state;
 
 	struct ts_cpu_team team;
 

@@ -67,7 +67,7 @@ static void *dev_worker(void *p)
 	ts_cpu_set_current(d);
 	pthread_mutex_lock(&d->lock);
 	for (;;) {
-		while (!d->stop && d->job_state != 1)
+		while (!d->stop && d->job_state != TS_CPU_JOB_PENDING)
 			pthread_cond_wait(&d->cond, &d->lock);
 		if (d->stop)
 			break;
@@ -75,7 +75,7 @@ static void *dev_worker(void *p)
 		int ret = d->job((struct ts_dev *)d, d->job_rank, d->job_arg);
 		pthread_mutex_lock(&d->lock);
 		d->job_ret = ret;
-		d->job_state = 2;
+		d->job_state = TS_CPU_JOB_DONE;
 		pthread_cond_broadcast(&d->cond);
 	}
 	pthread_mutex_unlock(&d->lock);
@@ -86,7 +86,7 @@ int ts_cpu_dev_submit(struct ts_cpu_dev *d, int (*job)(struct ts_dev *, int, voi
 		      void *arg)
 {
 	pthread_mutex_lock(&d->lock);
-	if (d->job_state != 0) {
+	if (d->job_state != TS_CPU_JOB_IDLE) {
 		pthread_mutex_unlock(&d->lock);
 		ts_err("cpu", "device %d: a job is already running", d->base.index);
 		return TS_EBUSY;
@@ -94,7 +94,7 @@ int ts_cpu_dev_submit(struct ts_cpu_dev *d, int (*job)(struct ts_dev *, int, voi
 	d->job = job;
 	d->job_arg = arg;
 	d->job_rank = rank;
-	d->job_state = 1;
+	d->job_state = TS_CPU_JOB_PENDING;
 	pthread_cond_broadcast(&d->cond);
 	pthread_mutex_unlock(&d->lock);
 	return 0;
@@ -105,7 +105,7 @@ int ts_cpu_dev_idle(struct ts_cpu_dev *d)
 	int idle;
 
 	pthread_mutex_lock(&d->lock);
-	idle = d->job_state == 0;
+	idle = d->job_state == TS_CPU_JOB_IDLE;
 	pthread_mutex_unlock(&d->lock);
 	return idle;
 }
@@ -115,10 +115,10 @@ int ts_cpu_dev_wait(struct ts_cpu_dev *d)
 	int ret;
 
 	pthread_mutex_lock(&d->lock);
-	while (d->job_state == 1)
+	while (d->job_state == TS_CPU_JOB_PENDING)
 		pthread_cond_wait(&d->cond, &d->lock);
-	ret = d->job_state == 2 ? d->job_ret : 0;
-	d->job_state = 0;
+	ret = d->job_state == TS_CPU_JOB_DONE ? d->job_ret : 0;
+	d->job_state = TS_CPU_JOB_IDLE;
 	pthread_mutex_unlock(&d->lock);
 	return ret;
 }
