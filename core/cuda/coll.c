@@ -24,12 +24,14 @@ static void comm_free(struct ts_comm *c)
 	if (!c)
 		return;
 	if (c->nccl) {
+#if NCCL_VERSION_CODE >= NCCL_VERSION(2, 14, 0)
 		/* One thread finalises every member: NCCL wants that inside a group. */
 		ncclGroupStart();
 		for (int i = 0; i < c->n; i++)
 			if (c->nccl[i])
 				ncclCommFinalize(c->nccl[i]);
 		ncclGroupEnd();
+#endif
 		for (int i = 0; i < c->n; i++)
 			if (c->nccl[i])
 				TS_NCCL(ncclCommDestroy(c->nccl[i]));
