@@ -5,7 +5,8 @@ tests/data/dit/ (golden format, ../shared/golden/README.md) for the
 behaviours the two upstream cases do not reach: patch 4, learn_sigma off,
 an input size that is not a multiple of the patch (upstream's conv drops the
 remainder, the output is G*p square), token counts that no degree > 1
-divides, mlp_ratio != 4, no null class, another channel count.
+divides, mlp_ratio != 4, no null class, another channel count; and a whole
+DDIM (eta 0) sampling run of golden case a's model as sample.py would loop it.
 
 The outputs come from bench/dit/dit_torch.py's DiT run in float64 on the
 float32 weights and inputs, the way the golden files were made; that model
@@ -104,6 +105,58 @@ def make(name, cfg, out_dir, seed):
     print(f"{name}: {m.grid ** 2} tokens, output {tuple(tensors['output.forward'].shape)}")
 
 
+def respaced(steps):
+    """timestep_map and alphas_cumprod of create_diffusion(str(steps)) (uniform spacing)."""
+    betas = np.linspace(1e-4, 0.02, 1000, dtype=np.float64)
+    abar = np.cumprod(1.0 - betas)
+    stride = (1000 - 1) / (steps - 1) if steps > 1 else 1
+    keep, cur = set(), 0.0
+    for _ in range(steps):
+        keep.add(round(cur))
+        cur += stride
+    tmap, new_betas, last = [], [], 1.0
+    for i, a in enumerate(abar):
+        if i in keep:
+            new_betas.append(1 - a / last)
+            last = a
+            tmap.append(i)
+    return tmap, np.cumprod(1.0 - np.array(new_betas))
+
+
+def make_ddim_run(golden, out_dir, steps=10, label=3, scale=4.0, seed=7):
+    """
+    A whole sampling run as sample.py would do it with ddim_sample_loop (eta 0,
+    so it is deterministic given z): the golden case's model, forward_with_cfg on
+    [z; z] with labels [label, null], upstream's timestep map. The C test starts
+    from input.z and must end at output.latent.
+    """
+    t, meta = dit_torch.read_safetensors(golden)
+    cfg = json.loads(meta["config"])
+    m = dit_torch.from_golden(t, cfg).double()
+    g = torch.Generator().manual_seed(seed)
+    size, c = cfg["input_size"], cfg["in_channels"]
+    z = torch.randn(1, c, size, size, generator=g)
+    tmap, abar = respaced(steps)
+    abar_prev = np.append(1.0, abar[:-1])
+    x = torch.cat([z, z]).double()
+    y = torch.tensor([label, cfg["num_classes"]])
+    with torch.no_grad():
+        for i in reversed(range(steps)):
+            ts = torch.tensor([float(tmap[i])] * 2)
+            eps = m.forward_with_cfg(x, ts, y, scale)[:, :c]
+            x0 = np.sqrt(1 / abar[i]) * x - np.sqrt(1 / abar[i] - 1) * eps
+            eps = (np.sqrt(1 / abar[i]) * x - x0) / np.sqrt(1 / abar[i] - 1)
+            x = x0 * np.sqrt(abar_prev[i]) + np.sqrt(1 - abar_prev[i]) * eps
+    tensors = {"input.z": z.numpy(), "output.latent": x[:1].float().numpy()}
+    run = {"weights": golden, "sampler": "ddim", "eta": 0, "steps": steps, "class_label": label,
+           "guidance": scale}
+    meta = {"model": "dit", "case": "ddim_run", "config": meta["config"],
+            "run": json.dumps(run, sort_keys=True),
+            "generator": "tests/dit/make_cases.py (ddim_sample_loop, float64)"}
+    write_safetensors(os.path.join(out_dir, "ddim_run.safetensors"), tensors, meta)
+    print(f"ddim_run: {steps} steps from {golden}")
+
+
 def main():
     out_dir = sys.argv[1] if len(sys.argv) > 1 else "tests/data/dit"
     if dit_torch.check("tests/data/golden/dit"):
@@ -111,6 +164,7 @@ def main():
     os.makedirs(out_dir, exist_ok=True)
     for i, (name, cfg) in enumerate(sorted(CASES.items())):
         make(name, cfg, out_dir, 100 + i)
+    make_ddim_run("tests/data/golden/dit/a.safetensors", out_dir)
     return 0
 
 

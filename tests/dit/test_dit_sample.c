@@ -79,7 +79,8 @@ static int replicated(struct dt_rig *r, struct dt_req *q, int k)
 	return same;
 }
 
-static int req_begin(struct dt_rig *r, struct dt_req *q)
+/* @z0: a latent to start from instead of begin()'s noise, or NULL. */
+static int req_begin(struct dt_rig *r, struct dt_req *q, const float *z0)
 {
 	float *lat;
 	int err;
@@ -91,6 +92,8 @@ static int req_begin(struct dt_rig *r, struct dt_req *q)
 	err = !q->state || !lat;
 	if (!err)
 		err = r->ops->begin(r->model, &q->w, &q->p, q->state, lat);
+	if (!err && z0)
+		memcpy(lat, z0, sizeof(float) * (size_t)q->w.latent_elems);
 	for (int i = 0; !err && i < r->n_dev; i++) {
 		q->lat[i] = r->host->dev_alloc(r->dev[i], (size_t)q->w.latent_elems);
 		err = !q->lat[i] || r->host->dev_upload(r->dev[i], q->lat[i], lat, TS_F32,
@@ -142,15 +145,15 @@ static size_t max_scratch(struct dt_rig *r, struct dt_req *q, int batch)
  * Run @batch requests from begin to finish with degree @sched[s] at step s;
  * @out[b] gets request b's final latent (malloc'ed). 0 on success.
  */
-static int sample(struct dt_rig *r, struct dt_req *reqs, int batch, const int *sched,
-		  float **out)
+static int sample_from(struct dt_rig *r, struct dt_req *reqs, int batch, const int *sched,
+		       const float *z0, float **out)
 {
 	struct dt_job j = { .rig = r, .batch = batch };
 	struct ts_dev *devs[DT_MAX_DEV];
 	int err = 0, prev = 1, all_replicated = 1;
 
 	for (int b = 0; b < batch && !err; b++) {
-		err = req_begin(r, &reqs[b]);
+		err = req_begin(r, &reqs[b], z0);
 		j.req[b] = &reqs[b];
 	}
 	j.scratch_bytes = err ? 0 : max_scratch(r, &reqs[0], batch);
@@ -182,6 +185,12 @@ static int sample(struct dt_rig *r, struct dt_req *reqs, int batch, const int *s
 	for (int b = 0; b < batch; b++)
 		req_end(r, &reqs[b]);
 	return err;
+}
+
+static int sample(struct dt_rig *r, struct dt_req *reqs, int batch, const int *sched,
+		  float **out)
+{
+	return sample_from(r, reqs, batch, sched, NULL, out);
 }
 
 static const int ones[16] = { 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1 };
@@ -259,7 +268,7 @@ static void check_sanity(struct dt_rig *r)
 		goto out;
 	diff = dt_rel_l2(x, y, a.w.latent_elems);
 	ok(diff > 0.1 && isfinite(diff), "another seed gives another latent (rel diff %.2f)", diff);
-	ok(!req_begin(r, &c), "begin a third request");
+	ok(!req_begin(r, &c, NULL), "begin a third request");
 	lat = calloc((size_t)c.w.latent_elems, sizeof(float));
 	dt_capture();
 	ok(r->ops->finish(r->model, &c.w, c.state, lat, &out) != 0 &&
@@ -270,6 +279,34 @@ out:
 	free(lat);
 	free(x);
 	free(y);
+}
+
+/*
+ * A whole DDIM (eta 0) run of golden a's model against sample.py's loop in
+ * float64 (tests/dit/make_cases.py), from the same starting latent.
+ */
+static void ddim_reference(struct dt_rig *r)
+{
+	struct ts_req_params p = { .class_label = 3, .sampler = "ddim", .steps = 10,
+				   .guidance = 4.0f };
+	struct dt_req q = { .p = p };
+	struct ts_tensor z, want;
+	struct ts_st *st;
+	float *got = NULL;
+
+	if (!ok(!ts_st_open("tests/data/dit/ddim_run.safetensors", &st) &&
+		!ts_st_get(st, "input.z", &z) && !ts_st_get(st, "output.latent", &want),
+		"open the reference DDIM run"))
+		return;
+	if (ok(!sample_from(r, &q, 1, mixed, z.data, &got) &&
+	       ts_tensor_numel(&want) == q.w.latent_elems, "ddim 10 steps from its z")) {
+		double e = dt_rel_l2(got, want.data, q.w.latent_elems);
+
+		ok(e < DT_TOL, "ddim 10 steps, guidance 4, degrees 1,1,2,2,4,4,...: upstream's "
+		   "loop within %.2e", e);
+	}
+	free(got);
+	ts_st_close(st);
 }
 
 static void golden_a_runs(void)
@@ -288,6 +325,7 @@ static void golden_a_runs(void)
 	compare_runs(&r, &ddim, 1, "ddim eta 0.3, 8 steps, null class");
 	compare_batched(&r, p);
 	check_sanity(&r);
+	ddim_reference(&r);
 out:
 	dt_rig_close(&r);
 }
