@@ -9,6 +9,7 @@
  *   bench_ops [--threads T] [--rounds R]    (default: cores, 11)
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 
 #include <cblas.h>
 
+#include "backend.h"
 #include "cpu/cpu.h"
 
 #define MAX_ROUNDS 32
@@ -116,6 +118,81 @@ static double time_attention(struct ts_dev *dev, const float *qkv, float *o, int
 	return now() - t0;
 }
 
+/*
+ * Several devices computing at once, the case the threading design is for:
+ * N single-threaded virtual devices (ours) against N threads each calling
+ * OpenBLAS set to all cores (what a backend that left OpenBLAS threaded would
+ * do). Total GFLOP/s of 3 GEMMs of the first shape per caller.
+ */
+struct conc {
+	const struct gemm_bufs *b;
+	double t;
+};
+
+static int conc_ops(struct ts_dev *dev, int rank, void *p)
+{
+	const struct conc *c = p;
+
+	for (int i = 0; i < 3; i++)
+		time_ops(dev, &shapes[0], &c->b[rank]);
+	return 0;
+}
+
+static void *conc_raw(void *p)
+{
+	const struct gemm_bufs *b = p;
+	const struct shape *s = &shapes[0];
+
+	for (int i = 0; i < 6; i++)
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->m, s->n, s->k, 1.0f, b->x,
+			    s->k, b->w, s->k, 0.0f, b->c, s->n);
+	return NULL;
+}
+
+static void bench_concurrent(int n)
+{
+	const struct shape *s = &shapes[0];
+	double flop = 6 * 2.0 * s->m * s->n * s->k * n, t0, ours, raw;
+	struct gemm_bufs *b = calloc((size_t)n, sizeof(*b));
+	struct ts_dev *devs[64];
+	pthread_t tid[64];
+	struct ts_backend *tb;
+	struct ts_cpu_backend *be;
+	struct conc c = { .b = b };
+
+	if (!b || n > 64 || ts_cpu_backend_create(n, 1, &tb))
+		return;
+	be = (struct ts_cpu_backend *)(void *)tb;
+	for (int i = 0; i < n; i++) {
+		b[i] = (struct gemm_bufs){ rand_buf((size_t)s->m * s->k), rand_buf((size_t)s->n * s->k),
+					   rand_buf((size_t)s->n), rand_buf((size_t)s->m * s->n) };
+		devs[i] = (struct ts_dev *)be->devs[i];
+	}
+	t0 = now();
+	ts_backend_run_spmd(devs, n, conc_ops, &c); /* each rank: 3 x (warm + timed) */
+	ours = flop / (now() - t0) * 1e-9;
+	openblas_set_num_threads(n);
+	t0 = now();
+	for (int i = 0; i < n; i++)
+		pthread_create(&tid[i], NULL, conc_raw, &b[i]);
+	for (int i = 0; i < n; i++)
+		pthread_join(tid[i], NULL);
+	raw = flop / (now() - t0) * 1e-9;
+	openblas_set_num_threads(1);
+	settle();
+	printf("concurrent, %d callers x 6 GEMMs %d x %d x %d: %d single-threaded devices %.1f "
+	       "GF/s total; OpenBLAS at %d threads per caller %.1f GF/s total\n", n, s->m, s->n,
+	       s->k, n, ours, n, raw);
+	for (int i = 0; i < n; i++) {
+		free(b[i].c);
+		free(b[i].bias);
+		free(b[i].w);
+		free(b[i].x);
+	}
+	free(b);
+	ts_cpu_backend_ops.destroy(tb);
+}
+
 int main(int argc, char **argv)
 {
 	enum { TOKENS = 1024, HEADS = 16, HD = 72 };
@@ -201,6 +278,7 @@ int main(int argc, char **argv)
 	free(o);
 	free(qkv);
 	ts_cpu_backend_ops.destroy(tb);
+	bench_concurrent(threads);
 	printf("gemm_vs_openblas=%.3f attention_vs_gemm=%.3f\n", worst, median(att_ratio, rounds));
 	return 0;
 }
