@@ -26,7 +26,20 @@ static void reject(struct ts_engine *e, const struct ts_req *r, const char *why)
 		(unsigned long long)(r ? r->id : 0), why);
 }
 
-/* Join @r into the pending run of the same batch group; 0 or -1 (refused). */
+/*
+ * Batching pays when one step of b + 1 requests is shorter than a step of b
+ * plus a step of one: otherwise the devices serve both sooner apart.
+ */
+static int batch_pays(const struct ts_cost *c, int degree, int b)
+{
+	return ts_cost_seconds(c, degree, b + 1) <
+	       ts_cost_seconds(c, degree, b) + ts_cost_seconds(c, degree, 1);
+}
+
+/*
+ * Join @r into the pending run of the same batch group: 0, -1 (refused), or
+ * 1 when batching does not pay (@r then runs on its own).
+ */
 static int join_group(struct ts_engine *e, struct pend_run *p, struct ts_req *r, int ridx,
 		      const struct ts_assign *a, int steps)
 {
@@ -41,6 +54,10 @@ static int join_group(struct ts_engine *e, struct pend_run *p, struct ts_req *r,
 	    ts_cost_seconds(r->cost, a->degree, run->batch + 1) < 0) {
 		reject(e, r, "batch larger than the cost table profiles");
 		return -1;
+	}
+	if (!batch_pays(r->cost, a->degree, run->batch)) {
+		e->st.unbatched++;
+		return 1;
 	}
 	run->req[run->batch++] = ridx;
 	/* A batched step advances every member: the group runs its smallest step count. */
@@ -103,10 +120,20 @@ static int collect(struct ts_engine *e, const struct ts_plan *plan, int n_view)
 			continue;
 		}
 		g = a->batch_group ? find_group(e, n_pend, a->batch_group) : NULL;
-		if (g && join_group(e, g, r, ridx, a, steps))
-			continue;
-		if (!g)
+		if (g) {
+			int j = join_group(e, g, r, ridx, a, steps);
+
+			if (j < 0)
+				continue;
+			if (j > 0)
+				g = NULL;
+		}
+		if (!g) {
 			pend_new(e, &e->pend[n_pend++], r, ridx, a, steps);
+			/* unbatched: a run of its own, not a head others join */
+			if (a->batch_group && find_group(e, n_pend - 1, a->batch_group))
+				e->pend[n_pend - 1].group_id = 0;
+		}
 		e->taken[a->req] = 1;
 	}
 	return n_pend;
@@ -258,6 +285,43 @@ static void member_done(struct ts_engine *e, int ridx, const struct ts_run *run)
 		ts_reqtable_finish(&e->rt, ridx, TS_REQ_CANCELLED, run->end_s);
 	else
 		r->state = TS_REQ_QUEUED;
+}
+
+/* Devices whose step failed leave the pool for good (until an operator says otherwise). */
+static void mark_bad(struct ts_engine *e, const struct ts_run_report *rep)
+{
+	for (int d = ts_devset_next(&rep->bad, 0); d >= 0; d = ts_devset_next(&rep->bad, d + 1)) {
+		if (d >= e->cfg.pool->n || !e->cfg.pool->dev[d].healthy)
+			continue;
+		ts_pool_set_healthy(e->cfg.pool, d, 0);
+		e->st.bad_devices++;
+		ts_err("engine", "t=%.3f: device %d failed a step (%s); marked unhealthy", e->now, d,
+		       ts_strerror(rep->err));
+	}
+}
+
+void ts_dispatch_report(struct ts_engine *e, const struct ts_run_report *rep)
+{
+	struct ts_run *run;
+
+	if (rep->slot < 0 || rep->slot >= e->n_slots || ts_runheap_remove(e, rep->slot)) {
+		ts_err("engine", "executor reported run %d, which is not in flight", rep->slot);
+		return;
+	}
+	run = &e->runs[rep->slot];
+	if (rep->err) {
+		e->st.faults++;
+		ts_warn("engine", "t=%.3f: run of request %llu stopped after %d of %d steps (%s); "
+			"its requests resume from there", e->now,
+			(unsigned long long)e->rt.r[run->req[0]].id, rep->steps_done, run->steps,
+			ts_strerror(rep->err));
+		mark_bad(e, rep);
+	}
+	/* Only completed steps count: the rest are run again, never twice. */
+	if (rep->steps_done >= 0 && rep->steps_done < run->steps)
+		run->steps = rep->steps_done;
+	run->end_s = rep->end_s > run->start_s ? rep->end_s : run->start_s;
+	ts_dispatch_complete(e, rep->slot);
 }
 
 void ts_dispatch_complete(struct ts_engine *e, int slot)

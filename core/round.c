@@ -73,9 +73,66 @@ int ts_runheap_pop(struct ts_engine *e)
 	return top;
 }
 
+static void heap_sift_up(struct ts_engine *e, int i)
+{
+	int slot = e->heap[i];
+
+	while (i > 0) {
+		int parent = (i - 1) / 2;
+
+		if (!run_before(e, slot, e->heap[parent]))
+			break;
+		e->heap[i] = e->heap[parent];
+		i = parent;
+	}
+	e->heap[i] = slot;
+}
+
+static void heap_sift_down(struct ts_engine *e, int i)
+{
+	int slot = e->heap[i];
+
+	for (;;) {
+		int c = 2 * i + 1;
+
+		if (c >= e->heap_n)
+			break;
+		if (c + 1 < e->heap_n && run_before(e, e->heap[c + 1], e->heap[c]))
+			c++;
+		if (!run_before(e, e->heap[c], slot))
+			break;
+		e->heap[i] = e->heap[c];
+		i = c;
+	}
+	e->heap[i] = slot;
+}
+
+/* A reported run leaves the heap wherever its (estimated) end put it. */
+int ts_runheap_remove(struct ts_engine *e, int slot)
+{
+	int i;
+
+	for (i = 0; i < e->heap_n && e->heap[i] != slot; i++)
+		;
+	if (i == e->heap_n)
+		return TS_ENOENT;
+	e->heap[i] = e->heap[--e->heap_n];
+	if (i < e->heap_n) {
+		heap_sift_up(e, i);
+		heap_sift_down(e, i);
+	}
+	return 0;
+}
+
+/* Runs end when the executor says so (real) rather than at their end_s (sim). */
+static int reported(const struct ts_engine *e)
+{
+	return e->cfg.exec->wait != NULL;
+}
+
 static double next_completion(const struct ts_engine *e)
 {
-	return e->heap_n ? e->runs[e->heap[0]].end_s : INFINITY;
+	return e->heap_n && !reported(e) ? e->runs[e->heap[0]].end_s : INFINITY;
 }
 
 /* --- lifetime ------------------------------------------------------------- */
@@ -190,9 +247,11 @@ int ts_engine_cancel(struct ts_engine *e, int idx)
 	r = &e->rt.r[idx];
 	if (ts_req_finished(r))
 		return TS_EINVAL;
-	if (r->state == TS_REQ_RUNNING)
+	if (r->state == TS_REQ_RUNNING) {
 		r->cancel = 1;
-	else
+		if (e->cfg.exec->cancel && r->run >= 0)
+			e->cfg.exec->cancel(e->cfg.exec_arg, r->run);
+	} else
 		ts_reqtable_finish(&e->rt, idx, TS_REQ_CANCELLED, e->now);
 	return 0;
 }
@@ -419,10 +478,9 @@ static void fail_stuck(struct ts_engine *e)
 		       "failing them", e->now, e->pol ? e->pol->name : "(none)", n);
 }
 
-static void at_instant(struct ts_engine *e)
+/* @changed: a reported run ended at this instant (real executors). */
+static void at_instant(struct ts_engine *e, int changed)
 {
-	int changed = 0;
-
 	while (e->heap_n && next_completion(e) <= e->now) {
 		ts_dispatch_complete(e, ts_runheap_pop(e));
 		changed = 1;
@@ -433,12 +491,65 @@ static void at_instant(struct ts_engine *e)
 		plan_point(e);
 }
 
+/* Retire every run the executor has reported by now; returns how many. */
+static int take_reports(struct ts_engine *e, double until)
+{
+	struct ts_run_report rep;
+	int n = 0;
+
+	while (e->heap_n && e->cfg.exec->wait(e->cfg.exec_arg, until, &rep) > 0) {
+		double t = ts_clock_now(e->cfg.clock);
+
+		if (t > e->now)
+			e->now = t;
+		ts_dispatch_report(e, &rep);
+		n++;
+		until = -INFINITY; /* the rest only if already there */
+	}
+	return n;
+}
+
+/*
+ * The loop with an executor that reports completions: the engine sleeps in
+ * the executor's wait until the next arrival, boundary or deadline, or until
+ * a run ends, whichever comes first. Runs execute on the device workers
+ * meanwhile, so the next round is planned while the current one runs; a run
+ * past its estimate (an overrun) keeps its devices until it reports.
+ */
+static int run_until_reported(struct ts_engine *e, double until)
+{
+	while (e->rt.n_finished < e->rt.n || e->heap_n) {
+		double t = fmax(next_event(e), e->now);
+		int n;
+
+		if (isinf(t) && !e->heap_n) {
+			fail_stuck(e);
+			break;
+		}
+		n = take_reports(e, fmin(t, until));
+		if (!n && isinf(fmin(t, until)))
+			continue; /* woken without a report: nothing else can happen */
+		if (!n) {
+			if (t > until) {
+				if (until > e->now)
+					e->now = until;
+				return 0;
+			}
+			e->now = fmax(t, ts_clock_now(e->cfg.clock));
+		}
+		at_instant(e, n > 0);
+	}
+	return 0;
+}
+
 int ts_engine_run_until(struct ts_engine *e, double until)
 {
 	if (!e->pol) {
 		ts_err("engine", "no policy set");
 		return TS_EINVAL;
 	}
+	if (reported(e))
+		return run_until_reported(e, until);
 	while (e->rt.n_finished < e->rt.n || e->heap_n) {
 		/* A request submitted with an arrival already past is admitted now. */
 		double t = fmax(next_event(e), e->now);
@@ -458,7 +569,7 @@ int ts_engine_run_until(struct ts_engine *e, double until)
 		}
 		ts_clock_wait_until(e->cfg.clock, t);
 		e->now = t;
-		at_instant(e);
+		at_instant(e, 0);
 	}
 	return 0;
 }

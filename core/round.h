@@ -42,14 +42,38 @@ struct ts_run {
 };
 
 /**
+ * struct ts_run_report - how a run ended, from an executor that reports
+ * completions when they happen (the real one: core/exec_real.h).
+ * @slot: the run (struct ts_run.slot).
+ * @end_s: when it ended, on the engine's clock.
+ * @steps_done: steps completed; run->steps unless a step failed or the run
+ *              was cancelled, and then every member resumes from there.
+ * @err: 0, or the error of the step that failed.
+ * @bad: devices whose step failed: the engine marks them unhealthy.
+ */
+struct ts_run_report {
+	int slot;
+	double end_s;
+	int steps_done;
+	int err;
+	struct ts_devset bad;
+};
+
+/**
  * struct ts_exec_ops - the executor: runs a dispatched assignment.
  * @start: begin @run at @now and set *end_s to when its last step will be done.
  *         The simulated executor knows it exactly from the cost table; a real
- *         one will report completion instead (it is the engine's estimate).
+ *         one returns at once with an estimate and reports the end through @wait.
+ * @wait: optional. Block until a run ends (1, *rep filled) or the engine's
+ *        clock reaches @until (0; at once when @until is already past). When
+ *        set, runs end when reported, not at their estimated end_s.
+ * @cancel: optional. Stop run @slot after the step it is running.
  */
 struct ts_exec_ops {
 	const char *name;
 	int (*start)(void *exec, const struct ts_run *run, double now, double *end_s);
+	int (*wait)(void *exec, double until, struct ts_run_report *rep);
+	void (*cancel)(void *exec, int slot);
 };
 
 /* A step of batch b at degree k takes the cost table's seconds; nothing else happens. */
@@ -77,12 +101,16 @@ struct ts_engine_cfg {
  * @steps_run: request-steps executed (a batch of b counts b per step).
  * @deg_steps: sum over request-steps of their degree (mean degree = deg_steps / steps_run).
  * @gpu_s: sum over runs of degree x duration.
+ * @faults: runs that ended with a failed step; @bad_devices: devices marked
+ *          unhealthy for it; @unbatched: batch joins refused because the cost
+ *          table says batching does not pay (the request ran on its own).
  */
 struct ts_engine_stats {
 	long rounds, plan_calls, runs, rejected, migrations, swaps, failed;
 	long steps_run, deg_steps;
 	double plan_wall_s, plan_max_s, gpu_s;
 	double swapped_at_s; /* last swap, NAN if none */
+	long faults, bad_devices, unbatched;
 };
 
 struct ts_engine;
@@ -115,8 +143,10 @@ static inline int ts_engine_run(struct ts_engine *e)
 
 /*
  * Cancel request @idx: a waiting or not yet arrived request never runs
- * again; a running one stops when its run in flight ends (steps are never
- * cut short). TS_ENOENT for a bad index, TS_EINVAL when already finished.
+ * again; a running one stops when its run in flight ends (the simulator
+ * never cuts steps short; an executor with a cancel op stops the run after
+ * the step it is running, which frees its devices at that step boundary).
+ * TS_ENOENT for a bad index, TS_EINVAL when already finished.
  */
 int ts_engine_cancel(struct ts_engine *e, int idx);
 

@@ -53,9 +53,13 @@ struct ts_engine {
 int ts_dispatch_plan(struct ts_engine *e, const struct ts_plan *plan, int n_view,
 		     double *longest_step_s);
 void ts_dispatch_complete(struct ts_engine *e, int slot);
+/* A run an executor reported ended (maybe early, maybe with failed devices). */
+void ts_dispatch_report(struct ts_engine *e, const struct ts_run_report *rep);
 
 /* round.c: the heap of runs in flight */
 void ts_runheap_push(struct ts_engine *e, int slot);
 int ts_runheap_pop(struct ts_engine *e);
+/* Take run @slot out of the heap wherever it is; 0, or TS_ENOENT. */
+int ts_runheap_remove(struct ts_engine *e, int slot);
 
 #endif /* TS_CORE_ROUND_INT_H */
