@@ -11,6 +11,7 @@
  * $TS_CUDA_SO.
  */
 #include <dlfcn.h>
+#include <elf.h>
 #include <libgen.h>
 #include <limits.h>
 #include <unistd.h>
@@ -69,6 +70,61 @@ const char *__lsan_default_suppressions(void)
 {
 	return "leak:libcuda.so\nleak:libcudart.so\nleak:libcublas.so\nleak:libcublasLt.so\n"
 	       "leak:libnccl.so\nleak:libnvidia\n";
+}
+
+/*
+ * Defined global symbols in @path's dynamic symbol table, the first one's
+ * name in @first; -1 when the file cannot be read as a 64-bit ELF.
+ */
+static int exported_symbols(const char *path, char *first, size_t n)
+{
+	FILE *f = fopen(path, "rb");
+	Elf64_Ehdr eh;
+	Elf64_Shdr *sh = NULL;
+	char *names = NULL;
+	int count = -1;
+
+	if (!f || fread(&eh, sizeof(eh), 1, f) != 1 || memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
+	    eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_shentsize != sizeof(Elf64_Shdr))
+		goto out;
+	sh = calloc(eh.e_shnum, sizeof(*sh));
+	if (!sh || fseek(f, (long)eh.e_shoff, SEEK_SET) ||
+	    fread(sh, sizeof(*sh), eh.e_shnum, f) != eh.e_shnum)
+		goto out;
+	for (int i = 0; i < eh.e_shnum; i++) {
+		Elf64_Shdr *str;
+
+		if (sh[i].sh_type != SHT_DYNSYM || sh[i].sh_link >= eh.e_shnum)
+			continue;
+		str = &sh[sh[i].sh_link];
+		names = malloc(str->sh_size + 1);
+		if (!names || fseek(f, (long)str->sh_offset, SEEK_SET) ||
+		    fread(names, 1, str->sh_size, f) != str->sh_size)
+			goto out;
+		names[str->sh_size] = 0;
+		count = 0;
+		for (uint64_t j = 0; j < sh[i].sh_size / sizeof(Elf64_Sym); j++) {
+			Elf64_Sym sym;
+
+			if (fseek(f, (long)(sh[i].sh_offset + j * sizeof(sym)), SEEK_SET) ||
+			    fread(&sym, sizeof(sym), 1, f) != 1 || sym.st_name >= str->sh_size) {
+				count = -1;
+				goto out;
+			}
+			if (sym.st_shndx == SHN_UNDEF || ELF64_ST_BIND(sym.st_info) == STB_LOCAL ||
+			    ELF64_ST_VISIBILITY(sym.st_other) != STV_DEFAULT)
+				continue;
+			if (count++ == 0)
+				snprintf(first, n, "%s", names + sym.st_name);
+		}
+		break;
+	}
+out:
+	free(names);
+	free(sh);
+	if (f)
+		fclose(f);
+	return count;
 }
 
 static void so_path(char *out, size_t n)
@@ -148,6 +204,18 @@ int main(void)
 	    strcmp(cuda->name, "cuda") || !cuda->coll) {
 		ok(0, "cuda backend: accessor ts_backend_cuda_v1 missing or its header is wrong");
 		return tap_done();
+	}
+
+	/* DESIGN.md §1: the .so exports its accessor and nothing else. */
+	{
+		char first[128] = "";
+		int n = exported_symbols(path, first, sizeof(first));
+
+		if (n != 1 || strcmp(first, "ts_backend_cuda_v1")) {
+			ok(0, "cuda backend: %s exports %d symbols (first '%s'), want only "
+			   "ts_backend_cuda_v1", path, n, first);
+			return tap_done();
+		}
 	}
 
 	/* The registry's own loader must accept the same file (ABI checks, name). */
