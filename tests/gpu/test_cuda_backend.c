@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * tests/gpu/test_cuda_backend.c - the CUDA backend .so: it loads, exports
- * its accessor with a sound ABI header, and, when a GPU is present, every op
+ * tests/gpu/test_cuda_backend.c - the CUDA backend .so: it exports its
+ * accessor and nothing else, loads (directly and through the backend
+ * registry) with a sound ABI header, and, when a GPU is present, every op
  * of its op table matches the CPU backend's on fresh random inputs (fp32
  * storage to 1e-5, then bf16 to 1e-2), and its NCCL collectives do what
  * NCCL's semantics say. Without a GPU (the backend's create answers
