@@ -20,14 +20,15 @@
 			(rc)[s] = (expr);   \
 	} while (0)
 
+/* @share_a: batch entries share one A (stride 0), which cuBLASLt is not asked to do. */
 static void case_gemm(struct oc *oc, int64_t m, int64_t n, int64_t k, int64_t batch, int ta,
-		      int tbt, int with_bias, float beta, enum ts_act act, int pad)
+		      int tbt, int with_bias, float beta, enum ts_act act, int pad, int share_a)
 {
 	int64_t nb = batch > 1 ? batch : 1, rows_a = ta ? k : m, rows_b = tbt ? n : k;
 	int64_t lda = (ta ? m : k) + (pad ? oc_int(1, 3) : 0);
 	int64_t ldb = (tbt ? k : n) + (pad ? oc_int(1, 3) : 0);
 	int64_t ldc = n + (pad ? oc_int(1, 2) : 0);
-	int shared_a = batch > 1 && oc_int(0, 1);
+	int shared_a = batch > 1 && share_a;
 	struct tb a, b, c, bias = { 0 };
 	struct ts_gemm g[2];
 	char what[160];
@@ -230,21 +231,23 @@ static void case_group_norm(struct oc *oc, int64_t n, int64_t c, int64_t spatial
 }
 
 /* adaLN: shift and scale are chunks 0 and 1 of a [batch, 6*dim] modulation buffer. */
-static void case_ln_modulate(struct oc *oc, int64_t batch, int64_t tokens, int64_t dim)
+static void case_ln_modulate(struct oc *oc, int64_t batch, int64_t tokens, int64_t dim,
+			     int in_place)
 {
-	struct tb x, y, mod;
+	struct tb x, y, mod, *out;
 	char what[128];
 	int rc[2];
 
 	tb_new(oc, &x, batch * tokens * dim, 'r', 1);
 	tb_new(oc, &y, batch * tokens * dim, 'n', 0);
 	tb_new(oc, &mod, batch * 6 * dim, 'r', 1);
-	BOTH(rc, OPS(s)->layer_norm_modulate(DEV(s), y.p[s], x.p[s], mod.p[s],
+	out = in_place ? &x : &y;
+	BOTH(rc, OPS(s)->layer_norm_modulate(DEV(s), out->p[s], x.p[s], mod.p[s],
 					     oc_at(oc, s, mod.p[s], dim), batch, tokens, dim,
 					     6 * dim, 1e-6f));
-	snprintf(what, sizeof(what), "layer_norm_modulate batch=%lld tokens=%lld dim=%lld",
-		 I(batch), I(tokens), I(dim));
-	tb_check(oc, &y, rc[0], rc[1], what);
+	snprintf(what, sizeof(what), "layer_norm_modulate batch=%lld tokens=%lld dim=%lld "
+		 "in_place=%d", I(batch), I(tokens), I(dim), in_place);
+	tb_check(oc, out, rc[0], rc[1], what);
 	tb_free(oc, &x);
 	tb_free(oc, &y);
 	tb_free(oc, &mod);
@@ -289,7 +292,7 @@ static void case_activation(struct oc *oc, int64_t n, enum ts_act act, int in_pl
 	tb_free(oc, &y);
 }
 
-static void case_softmax(struct oc *oc, int64_t rows, int64_t cols)
+static void case_softmax(struct oc *oc, int64_t rows, int64_t cols, int in_place)
 {
 	struct tb x, y;
 	char what[96];
@@ -297,9 +300,10 @@ static void case_softmax(struct oc *oc, int64_t rows, int64_t cols)
 
 	tb_new(oc, &x, rows * cols, 'r', 8);
 	tb_new(oc, &y, rows * cols, 'n', 0);
-	BOTH(rc, OPS(s)->softmax(DEV(s), y.p[s], x.p[s], rows, cols));
-	snprintf(what, sizeof(what), "softmax rows=%lld cols=%lld", I(rows), I(cols));
-	tb_check(oc, &y, rc[0], rc[1], what);
+	BOTH(rc, OPS(s)->softmax(DEV(s), in_place ? x.p[s] : y.p[s], x.p[s], rows, cols));
+	snprintf(what, sizeof(what), "softmax rows=%lld cols=%lld in_place=%d", I(rows), I(cols),
+		 in_place);
+	tb_check(oc, in_place ? &x : &y, rc[0], rc[1], what);
 	tb_free(oc, &x);
 	tb_free(oc, &y);
 }
@@ -496,15 +500,17 @@ static void run_op_cases(struct oc *oc)
 	for (int ta = 0; ta < 2; ta++)
 		for (int tbt = 0; tbt < 2; tbt++)
 			case_gemm(oc, oc_int(1, 70), oc_int(1, 90), oc_int(1, 130), 0, ta, tbt,
-				  (ta + tbt) & 1, 0.0f, TS_ACT_NONE, 1);
+				  (ta + tbt) & 1, 0.0f, TS_ACT_NONE, 1, 0);
 	for (int i = 0; i < 4; i++)
 		case_gemm(oc, oc_int(20, 200), oc_int(20, 300), oc_int(20, 300), 0, 0, 1, 1,
-			  i & 1 ? 0.5f : 0.0f, acts[i], i & 1);
-	case_gemm(oc, 37, 53, 71, 5, 0, 1, 1, 0.0f, TS_ACT_NONE, 1);
-	case_gemm(oc, 64, 96, 72, 12, 0, 1, 0, 0.0f, TS_ACT_NONE, 0);
-	case_gemm(oc, 256, 3456, 1152, 0, 0, 1, 1, 0.0f, TS_ACT_NONE, 0);
-	case_gemm(oc, 256, 4608, 1152, 0, 0, 1, 1, 0.0f, TS_ACT_GELU_TANH, 0);
-	case_gemm(oc, 256, 1152, 4608, 0, 0, 1, 1, 1.0f, TS_ACT_NONE, 0);
+			  i & 1 ? 0.5f : 0.0f, acts[i], i & 1, 0);
+	case_gemm(oc, 37, 53, 71, 5, 0, 1, 1, 0.0f, TS_ACT_NONE, 1, 0);
+	case_gemm(oc, 37, 53, 71, 5, 1, 0, 1, 0.5f, TS_ACT_SILU, 1, 1);
+	case_gemm(oc, 64, 96, 72, 12, 0, 1, 0, 0.0f, TS_ACT_NONE, 0, 0);
+	case_gemm(oc, 64, 96, 72, 12, 0, 0, 1, 0.0f, TS_ACT_GELU_TANH, 0, 1);
+	case_gemm(oc, 256, 3456, 1152, 0, 0, 1, 1, 0.0f, TS_ACT_NONE, 0, 0);
+	case_gemm(oc, 256, 4608, 1152, 0, 0, 1, 1, 0.0f, TS_ACT_GELU_TANH, 0, 0);
+	case_gemm(oc, 256, 1152, 4608, 0, 0, 1, 1, 1.0f, TS_ACT_NONE, 0, 0);
 
 	run_attention_cases(oc);
 
@@ -521,14 +527,14 @@ static void run_op_cases(struct oc *oc)
 	case_group_norm(oc, 2, 12, 37, 4, 1);
 	case_group_norm(oc, 1, 64, 1024, 32, 0);
 	case_group_norm(oc, 1, 64, 40000, 8, 1); /* many chunks per group */
-	case_ln_modulate(oc, 2, 33, 1152);
-	case_ln_modulate(oc, 3, 5, 37);
+	case_ln_modulate(oc, 2, 33, 1152, 0);
+	case_ln_modulate(oc, 3, 5, 37, 1);
 	case_gated_residual(oc, 2, 33, 1152, 1);
 	case_gated_residual(oc, 1, 7, 13, 0);
 	for (int i = 1; i < 4; i++)
 		case_activation(oc, oc_int(1000, 5000), acts[i], i == 2);
-	case_softmax(oc, 7, 1000);
-	case_softmax(oc, 33, 5);
+	case_softmax(oc, 7, 1000, 0);
+	case_softmax(oc, 33, 5, 1);
 	case_rope(oc, 2, 37, 3, 16, 8);
 	case_rope(oc, 1, 3000, 2, 72, 30);
 	case_upsample(oc, 2, 3, 1, 5, 7, 1, 2, 2);
