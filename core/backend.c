@@ -309,7 +309,8 @@ int ts_backend_run_spmd(struct ts_dev *const *devs, int n, ts_spmd_fn fn, void *
 		}
 		for (int j = 0; j < i; j++) {
 			if (devs[j] == devs[i]) {
-				ts_err("backend", "spmd: device at ranks %d and %d is the same", j, i);
+				ts_err("backend", "spmd: ranks %d and %d are the same device",
+				       j, i);
 				return TS_EINVAL;
 			}
 		}

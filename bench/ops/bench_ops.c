@@ -164,8 +164,9 @@ static void bench_concurrent(int n)
 		return;
 	be = (struct ts_cpu_backend *)(void *)tb;
 	for (int i = 0; i < n; i++) {
-		b[i] = (struct gemm_bufs){ rand_buf((size_t)s->m * s->k), rand_buf((size_t)s->n * s->k),
-					   rand_buf((size_t)s->n), rand_buf((size_t)s->m * s->n) };
+		b[i] = (struct gemm_bufs){ rand_buf((size_t)s->m * s->k),
+					   rand_buf((size_t)s->n * s->k), rand_buf((size_t)s->n),
+					   rand_buf((size_t)s->m * s->n) };
 		devs[i] = (struct ts_dev *)be->devs[i];
 	}
 	t0 = now();

@@ -17,7 +17,13 @@
 #include "cpu.h"
 #include "log.h"
 
-enum coll_kind { COLL_ALL_TO_ALL = 1, COLL_ALL_GATHER, COLL_BROADCAST, COLL_ALL_REDUCE, COLL_BARRIER };
+enum coll_kind {
+	COLL_ALL_TO_ALL = 1,
+	COLL_ALL_GATHER,
+	COLL_BROADCAST,
+	COLL_ALL_REDUCE,
+	COLL_BARRIER,
+};
 
 struct coll_slot {
 	const void *send;
@@ -103,13 +109,14 @@ static int coll_enter(struct ts_comm *c, const char *op, int *rank, struct coll_
 	for (int i = 0; i < c->n; i++) {
 		const struct coll_slot *o = &c->slot[i];
 
-		if (o->kind == s.kind && o->count == s.count && o->root == s.root && o->count >= 0 &&
-		    o->root >= 0 && o->root < c->n && coll_buffers_ok(o, c->n))
+		if (o->kind == s.kind && o->count == s.count && o->root == s.root &&
+		    o->count >= 0 && o->root >= 0 && o->root < c->n && coll_buffers_ok(o, c->n))
 			continue;
 		if (r == 0)
-			ts_err("cpu", "%s: rank %d called kind %d count %lld root %d (rank 0: kind %d "
-			       "count %lld root %d), or with bad buffers", op, i, o->kind,
-			       (long long)o->count, o->root, s.kind, (long long)s.count, s.root);
+			ts_err("cpu", "%s: rank %d called kind %d count %lld root %d "
+			       "(rank 0: kind %d count %lld root %d), or with bad buffers", op, i,
+			       o->kind, (long long)o->count, o->root, s.kind, (long long)s.count,
+			       s.root);
 		comm_barrier(c);
 		return TS_ECOMM;
 	}

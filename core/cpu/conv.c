@@ -61,7 +61,8 @@ static void conv_unfold(const struct conv_job *j, const float *x, float *col, in
 		for (int dt = 0; dt < c->kt; dt++)
 			for (int dy = 0; dy < c->kh; dy++)
 				for (int dx = 0; dx < c->kw; dx++, row++)
-					conv_unfold_row(j, x, col + row * np, ci, dt, dy, dx, p0, np);
+					conv_unfold_row(j, x, col + row * np, ci, dt, dy, dx,
+							p0, np);
 }
 
 static void conv_task(void *arg, int64_t task, int tid)

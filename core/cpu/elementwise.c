@@ -178,7 +178,8 @@ int ts_cpu_mul(struct ts_dev *dev, void *y, const void *a, const void *b, int64_
 
 int ts_cpu_axpby(struct ts_dev *dev, void *y, float alpha, const void *x, float beta, int64_t n)
 {
-	struct ew_job j = { .kind = EW_AXPBY, .y = y, .a = x, .alpha = alpha, .beta = beta, .n = n };
+	struct ew_job j = { .kind = EW_AXPBY, .y = y, .a = x, .alpha = alpha, .beta = beta,
+			    .n = n };
 	int ret = ew_check("axpby", n, y, x, x);
 
 	return ret ? ret : ew_run(dev, &j);

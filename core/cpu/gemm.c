@@ -114,7 +114,8 @@ static int gemm_check(const struct ts_gemm *g)
 		return ts_cpu_bad("gemm", "ldb too small");
 	if (g->ldc < g->n)
 		return ts_cpu_bad("gemm", "ldc too small");
-	if (batch > 1 && (g->stride_a < 0 || g->stride_b < 0 || g->stride_c < g->ldc * (g->m - 1) + g->n))
+	if (batch > 1 && (g->stride_a < 0 || g->stride_b < 0 ||
+			  g->stride_c < g->ldc * (g->m - 1) + g->n))
 		return ts_cpu_bad("gemm", "batch strides overlap the outputs");
 	if ((unsigned)g->act > TS_ACT_TANH)
 		return ts_cpu_bad("gemm", "unknown activation");

@@ -127,7 +127,8 @@ static void norm_row(const struct norm_job *j, int64_t r)
 	switch (j->kind) {
 	case NORM_LAYER:
 		row_stats(x, j->cols, &mean, &var);
-		row_apply(y, x, j->cols, (float)mean, (float)(1.0 / sqrt(var + j->eps)), j->w, j->b, 0);
+		row_apply(y, x, j->cols, (float)mean, (float)(1.0 / sqrt(var + j->eps)), j->w,
+			  j->b, 0);
 		break;
 	case NORM_MODULATE: {
 		int64_t bi = r / j->tokens;

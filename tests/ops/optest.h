@@ -25,7 +25,8 @@ static inline void optest_seed(void)
 {
 	const char *s = getenv("TS_TEST_SEED");
 
-	optest_rng_state = s ? strtoull(s, NULL, 0) : (uint64_t)time(NULL) ^ (uint64_t)clock() << 20;
+	optest_rng_state = s ? strtoull(s, NULL, 0)
+			     : (uint64_t)time(NULL) ^ (uint64_t)clock() << 20;
 	if (!optest_rng_state)
 		optest_rng_state = 1;
 	tap_diag("seed %llu (TS_TEST_SEED to replay)", (unsigned long long)optest_rng_state);

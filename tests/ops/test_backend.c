@@ -76,7 +76,7 @@ static void test_spmd_threads(void)
 		list[i] = (struct ts_dev *)(void *)&devs[i];
 	}
 	ok(ts_backend_run_spmd(list, 3, other_rank, NULL) == TS_EDEVICE,
-	   "run_spmd on another backend's devices binds one thread per device, returns rank 1's error");
+	   "run_spmd on another backend's devices: one bound thread each, rank 1's error back");
 }
 
 /* The folder of this test binary: the fake backends are built next to it. */
@@ -224,7 +224,8 @@ static void test_concurrent(struct ts_cpu_backend *be)
 		for (int64_t i = 0; i < a.m; i++)
 			for (int64_t j = 0; j < a.n; j++)
 				for (int64_t p = 0; p < a.k; p++)
-					ref[i * a.n + j] += (double)a.a[r][i * a.k + p] * a.b[j * a.k + p];
+					ref[i * a.n + j] +=
+						(double)a.a[r][i * a.k + p] * a.b[j * a.k + p];
 		good &= optest_close("concurrent gemm", a.c[r], ref, a.m * a.n, 4e-5);
 		free(ref);
 		free(a.c[r]);

@@ -103,8 +103,7 @@ static void test_group(struct ts_cpu_backend *be, int n)
 		ret = ts_backend_run_spmd(devs, n, spmd_all, &a);
 		for (int i = 0; i < n; i++)
 			all_ecomm &= a.ret_seen[i] == TS_ECOMM;
-		ok(all_ecomm, "%d ranks: a rank with a different count makes every rank fail with ECOMM",
-		   n);
+		ok(all_ecomm, "%d ranks: one rank's other count fails every rank with ECOMM", n);
 	}
 	ts_cpu_backend_ops.comm_destroy(a.comm);
 }

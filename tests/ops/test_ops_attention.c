@@ -61,7 +61,8 @@ static int att_run(struct ts_dev *dev, struct ts_attention *a, int64_t o_len, co
 	for (int64_t b = 0; b < a->batch; b++)
 		for (int64_t i = 0; i < a->q_len; i++)
 			memcpy(got + (b * a->q_len + i) * row,
-			       (float *)a->o + b * a->o_batch + i * a->o_tok, (size_t)row * sizeof(float));
+			       (float *)a->o + b * a->o_batch + i * a->o_tok,
+			       (size_t)row * sizeof(float));
 	pass = pass && optest_close(what, got, ref, n, 2e-5);
 	(void)o_len;
 	free(ref);
@@ -95,8 +96,10 @@ static int case_fused(struct ts_dev *dev, int64_t batch, int64_t heads, int64_t 
 		memset(mask + (batch - 1) * tokens, 0, (size_t)tokens);
 		a.key_mask = mask;
 	}
-	snprintf(what, sizeof(what), "fused qkv batch=%lld heads=%lld tokens=%lld d=%lld scale=%g mask=%d",
-		 (long long)batch, (long long)heads, (long long)tokens, (long long)d, scale, masked);
+	snprintf(what, sizeof(what),
+		 "fused qkv batch=%lld heads=%lld tokens=%lld d=%lld scale=%g mask=%d",
+		 (long long)batch, (long long)heads, (long long)tokens, (long long)d, scale,
+		 masked);
 	pass = att_run(dev, &a, 0, what);
 	ok(pass, "%s", what);
 	free(mask);

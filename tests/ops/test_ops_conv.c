@@ -18,8 +18,8 @@ static double conv_at(const struct ts_conv *c, int64_t n, int64_t co, int64_t t,
 		for (int64_t tap = 0; tap < (int64_t)c->kt * c->kh * c->kw; tap++) {
 			int dt = (int)(tap / (c->kh * c->kw)), dy = (int)(tap / c->kw % c->kh);
 			int dx = (int)(tap % c->kw);
-			int64_t ti = t * c->st + dt - c->pad_t_front, yi = i * c->sh + dy - c->pad_h;
-			int64_t xi = j * c->sw + dx - c->pad_w;
+			int64_t ti = t * c->st + dt - c->pad_t_front;
+			int64_t yi = i * c->sh + dy - c->pad_h, xi = j * c->sw + dx - c->pad_w;
 
 			if (ti < 0 || ti >= c->t || yi < 0 || yi >= c->h || xi < 0 || xi >= c->w)
 				continue;
@@ -44,7 +44,8 @@ static void conv_ref(const struct ts_conv *c, int64_t to, int64_t ho, int64_t wo
 static int conv_case(struct ts_dev *dev, struct ts_conv c, const char *what)
 {
 	int64_t to = (c.t + c.pad_t_front - c.kt) / c.st + 1;
-	int64_t ho = (c.h + 2 * c.pad_h - c.kh) / c.sh + 1, wo = (c.w + 2 * c.pad_w - c.kw) / c.sw + 1;
+	int64_t ho = (c.h + 2 * c.pad_h - c.kh) / c.sh + 1;
+	int64_t wo = (c.w + 2 * c.pad_w - c.kw) / c.sw + 1;
 	int64_t ny = c.n * c.c_out * to * ho * wo;
 	float *x = optest_rand(c.n * c.c_in * c.t * c.h * c.w, 1);
 	float *w = optest_rand(c.c_out * c.c_in * c.kt * c.kh * c.kw, 1);
@@ -58,7 +59,8 @@ static int conv_case(struct ts_dev *dev, struct ts_conv c, const char *what)
 	c.y = y;
 	conv_ref(&c, to, ho, wo, ref);
 	pass = ts_cpu_ops.conv(dev, &c) == 0 &&
-	       optest_close(what, y, ref, ny, 3e-6 * sqrt((double)(c.c_in * c.kt * c.kh * c.kw)) + 1e-6);
+	       optest_close(what, y, ref, ny,
+			    3e-6 * sqrt((double)(c.c_in * c.kt * c.kh * c.kw)) + 1e-6);
 	ok(pass, "%s: n=%lld c_in=%lld c_out=%lld t=%lld h=%lld w=%lld bias=%d", what,
 	   (long long)c.n, (long long)c.c_in, (long long)c.c_out, (long long)c.t, (long long)c.h,
 	   (long long)c.w, b != NULL);
@@ -86,7 +88,8 @@ static struct ts_conv conv3d(int k, int st, int pad)
 	return (struct ts_conv){ .n = 1, .c_in = optest_int(1, 6), .c_out = optest_int(1, 7),
 				 .t = optest_int(k - front, 7), .h = optest_int(1, 9),
 				 .w = optest_int(1, 11), .kt = k, .kh = k, .kw = k, .st = st,
-				 .sh = 1, .sw = 1, .pad_t_front = front, .pad_h = pad, .pad_w = pad };
+				 .sh = 1, .sw = 1, .pad_t_front = front, .pad_h = pad,
+				 .pad_w = pad };
 }
 
 int main(void)
@@ -120,7 +123,8 @@ int main(void)
 	big.kh = 4;
 	big.h = 3;
 	big.pad_h = 0;
-	ok(ts_cpu_ops.conv(dev, &big) == TS_EINVAL, "a kernel taller than the padded input is refused");
+	ok(ts_cpu_ops.conv(dev, &big) == TS_EINVAL,
+	   "a kernel taller than the padded input is refused");
 	optest_backend_free(be);
 	return tap_done();
 }

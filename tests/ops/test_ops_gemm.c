@@ -33,12 +33,18 @@ static void gemm_ref(const struct ts_gemm *g, const float *c0, double *out)
 			for (int64_t j = 0; j < g->n; j++) {
 				double s = 0, v;
 
-				for (int64_t p = 0; p < g->k; p++)
-					s += (double)(g->trans_a ? a[p * g->lda + i] : a[i * g->lda + p]) *
-					     (g->trans_b ? b[j * g->ldb + p] : b[p * g->ldb + j]);
+				for (int64_t p = 0; p < g->k; p++) {
+					float x = g->trans_a ? a[p * g->lda + i]
+							     : a[i * g->lda + p];
+					float y = g->trans_b ? b[j * g->ldb + p]
+							     : b[p * g->ldb + j];
+
+					s += (double)x * y;
+				}
 				v = g->alpha * s;
 				if (g->beta != 0)
-					v += g->beta * (double)c0[bi * g->stride_c + i * g->ldc + j];
+					v += g->beta *
+					     (double)c0[bi * g->stride_c + i * g->ldc + j];
 				if (g->bias)
 					v += ((const float *)g->bias)[j];
 				out[(bi * g->m + i) * g->n + j] = act_ref(v, g->act);
@@ -77,7 +83,8 @@ static int gemm_case(struct ts_dev *dev, int64_t m, int64_t n, int64_t k, int64_
 	g.bias = bias;
 	ref = optest_dalloc(m * n * nb);
 	gemm_ref(&g, c0, ref);
-	snprintf(what, wsz, "gemm m=%lld n=%lld k=%lld batch=%lld ta=%d tb=%d bias=%d beta=%g act=%d",
+	snprintf(what, wsz,
+		 "gemm m=%lld n=%lld k=%lld batch=%lld ta=%d tb=%d bias=%d beta=%g act=%d",
 		 (long long)m, (long long)n, (long long)k, (long long)batch, ta, tb, with_bias,
 		 beta, act);
 	pass = ts_cpu_ops.gemm(dev, &g) == 0;

@@ -131,7 +131,8 @@ static void test_patchify(struct ts_dev *dev)
 			for (int64_t q = 0; q < side; q++) {
 				int64_t tok = (r / p) * g + q / p, within = (r % p) * p + q % p;
 
-				ref[(tok * p * p + within) * c + ch] = x[(ch * side + r) * side + q];
+				ref[(tok * p * p + within) * c + ch] =
+					x[(ch * side + r) * side + q];
 			}
 	ok(ts_cpu_ops.permute(dev, y, x, 5, shape, perm) == 0 &&
 	   optest_close("patchify", y, ref, n, 0), "permute does DiT's patchify layout");
@@ -160,14 +161,16 @@ static void test_copy2d_upsample(struct ts_dev *dev)
 	free(x);
 
 	{
-		int64_t n = 2, c = 3, t = optest_int(1, 3), h = optest_int(1, 6), w = optest_int(1, 7);
+		int64_t n = 2, c = 3, t = optest_int(1, 3), h = optest_int(1, 6);
+		int64_t w = optest_int(1, 7);
 		int ft = (int)optest_int(1, 2), fh = 2, fw = (int)optest_int(1, 3);
 		int64_t to = t * ft, ho = h * fh, wo = w * fw, total = n * c * to * ho * wo;
 		float *ux = optest_rand(n * c * t * h * w, 1), *uy = optest_poison(total);
 		double *uref = optest_dalloc(total);
 
 		for (int64_t i = 0; i < total; i++) {
-			int64_t q = i % wo, r = i / wo % ho, s = i / (wo * ho) % to, nc = i / (wo * ho * to);
+			int64_t q = i % wo, r = i / wo % ho, s = i / (wo * ho) % to;
+			int64_t nc = i / (wo * ho * to);
 
 			uref[i] = ux[((nc * t + s / ft) * h + r / fh) * w + q / fw];
 		}
@@ -223,7 +226,8 @@ static void test_rope(struct ts_dev *dev)
 					ref[o + 1] = x0 * sin(a) + x1 * cos(a);
 				}
 	ok(ts_cpu_ops.rope(dev, x, f, nf, batch, tokens, heads, hd, tok, bs) == 0 &&
-	   optest_close("rope", x, ref, n, 1e-6), "rope tokens=%lld heads=%lld head_dim=%lld n_freq=%lld",
+	   optest_close("rope", x, ref, n, 1e-6),
+	   "rope tokens=%lld heads=%lld head_dim=%lld n_freq=%lld",
 	   (long long)tokens, (long long)heads, (long long)hd, (long long)nf);
 	free(ref);
 	free(f);

@@ -128,8 +128,9 @@ int main(void)
 	be = optest_backend(3, 2);
 	if (!ok(be != NULL, "CPU backend with 3 devices"))
 		return tap_done();
-	b = (struct bufs){ .x = optest_rand(N, 1), .y = optest_rand(N, 1), .z = optest_rand(N, 1),
-			   .w = optest_rand(N, 1), .qkv = optest_rand(N, 1), .o = optest_rand(N, 1) };
+	b = (struct bufs){ .x = optest_rand(N, 1), .y = optest_rand(N, 1),
+			   .z = optest_rand(N, 1), .w = optest_rand(N, 1),
+			   .qkv = optest_rand(N, 1), .o = optest_rand(N, 1) };
 	/* The counter must see the core's own allocations, or the checks below prove nothing. */
 	atomic_store(&armed, 1);
 	ts_cpu_backend_ops.free((struct ts_dev *)be->devs[0],
@@ -146,8 +147,8 @@ int main(void)
 	r2 = all_ops((struct ts_dev *)be->devs[0], &b);
 	atomic_store(&armed, 0);
 	ok(r1 == 0 && r2 == 0, "every op of the table runs");
-	ok(atomic_load(&allocs) == 0, "the second pass over all 20 ops allocated nothing (%ld calls)",
-	   atomic_load(&allocs));
+	ok(atomic_load(&allocs) == 0,
+	   "the second pass over all 20 ops allocated nothing (%ld calls)", atomic_load(&allocs));
 
 	for (int i = 0; i < 3; i++) {
 		devs[i] = (struct ts_dev *)be->devs[i];

@@ -28,7 +28,8 @@ static void ln_ref(const float *x, int64_t rows, int64_t cols, const float *w, c
 static void test_layer_norm(struct ts_dev *dev)
 {
 	int64_t rows = optest_int(1, 40), cols = optest_int(1, 1200);
-	float *x = optest_rand(rows * cols, 3), *w = optest_rand(cols, 1), *b = optest_rand(cols, 1);
+	float *x = optest_rand(rows * cols, 3), *w = optest_rand(cols, 1);
+	float *b = optest_rand(cols, 1);
 	float *y = optest_poison(rows * cols);
 	double *ref = optest_dalloc(rows * cols);
 
@@ -62,7 +63,8 @@ static void test_rms_norm(struct ts_dev *dev)
 	   "rms_norm %lld x %lld", (long long)rows, (long long)cols);
 	ln_ref(x, rows, cols, NULL, NULL, 1e-6, 1, ref);
 	ok(ts_cpu_ops.rms_norm(dev, x, x, NULL, rows, cols, 1e-6f) == 0 &&
-	   optest_close("rms_norm in place", x, ref, rows * cols, 2e-5), "rms_norm without weight, in place");
+	   optest_close("rms_norm in place", x, ref, rows * cols, 2e-5),
+	   "rms_norm without weight, in place");
 	free(ref);
 	free(y);
 	free(w);
@@ -97,8 +99,10 @@ static void test_modulate(struct ts_dev *dev)
 
 			gref[i] = (double)y[i] + (double)mod[b * stride + 2 * dim + c] * r[i];
 		}
-		ok(ts_cpu_ops.gated_residual(dev, y, r, mod + 2 * dim, batch, tokens, dim, stride) == 0 &&
-		   optest_close("gated_residual", y, gref, n, 1e-6), "gated_residual with strided gate");
+		ok(ts_cpu_ops.gated_residual(dev, y, r, mod + 2 * dim, batch, tokens, dim,
+					     stride) == 0 &&
+		   optest_close("gated_residual", y, gref, n, 1e-6),
+		   "gated_residual with strided gate");
 		for (int64_t i = 0; i < n; i++)
 			gref[i] = (double)y[i] + r[i];
 		ok(ts_cpu_ops.gated_residual(dev, y, r, NULL, batch, tokens, dim, 0) == 0 &&
