@@ -129,8 +129,9 @@ static int read_inputs(const struct stdit_model *m, struct ts_st *st, struct cas
 	    in->x.shape[0] > ST_MAX_MODEL_BATCH)
 		return bad(host, st, "input.x", "must be F32 [B, in_channels, T, H, W]");
 	B = in->x.shape[0];
-	if (host->st_get(st, "input.y", &in->y) || in->y.dtype != TS_F32 ||
-	    ts_tensor_numel(&in->y) != B * L * m->cap_ch)
+	if (host->st_get(st, "input.y", &in->y) || in->y.dtype != TS_F32 || in->y.ndim < 3 ||
+	    in->y.shape[0] != B || in->y.shape[in->y.ndim - 1] != m->cap_ch ||
+	    in->y.shape[in->y.ndim - 2] != L || ts_tensor_numel(&in->y) != B * L * m->cap_ch)
 		return bad(host, st, "input.y", "must be F32 [B, 1, model_max_length, "
 			   "caption_channels]");
 	ST_TRY(read_vec(host, st, "input.timestep", B, in->t));

@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/stdit/test_stdit_golden.c - every STDiT3 case through `tetriserve
+ * run-case` at every degree up to 4 the case allows (it divides the heads and
+ * leaves each rank a position): each output the file has, final and
+ * intermediate, within relative L2 and max error 1e-4. Cases: upstream's a
+ * and b (tests/data/golden/stdit3, copied from ../shared/golden/stdit3) and
+ * ours c, d, e (tests/stdit/make_cases.py: x_mask, no text mask, sizes not a
+ * multiple of the patch, one frame, patch (2, 2, 2), qk_norm and pred_sigma
+ * off).
+ */
+#include <sys/wait.h>
+
+#include "sttest.h"
+
+#define ST_TOL 1e-4
+
+static const char *const cases[] = {
+	ST_GOLDEN "/a", ST_GOLDEN "/b", ST_OURS "/c", ST_OURS "/d", ST_OURS "/e",
+};
+
+/* An integer of the case's metadata config ("key": n). */
+static long cfg_int(struct ts_st *st, const char *key)
+{
+	const char *cfg = ts_st_meta(st, "config");
+	char pat[64];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "\"%s\": ", key);
+	p = cfg ? strstr(cfg, pat) : NULL;
+	return p ? strtol(p + strlen(pat), NULL, 10) : 0;
+}
+
+/* Positions per frame: ceil(H / ph) * ceil(W / pw) from the config and input.x. */
+static long case_positions(struct ts_st *st)
+{
+	const char *cfg = ts_st_meta(st, "config");
+	const char *p = cfg ? strstr(cfg, "\"patch_size\": [") : NULL;
+	struct ts_tensor x;
+	int pt, ph, pw;
+
+	if (!p || sscanf(p, "\"patch_size\": [%d, %d, %d]", &pt, &ph, &pw) != 3 ||
+	    ts_st_get(st, "input.x", &x) || x.ndim != 5)
+		return 0;
+	return (long)((x.shape[3] + ph - 1) / ph) * ((x.shape[4] + pw - 1) / pw);
+}
+
+static int run_case(const char *in, const char *out, int degree)
+{
+	char cmd[8 * PATH_MAX];
+
+	snprintf(cmd, sizeof(cmd), "'%s/tetriserve' run-case '%s' --out '%s' --degree %d "
+		 "--threads 1 --module-path '%s/modules' >/dev/null 2>&1", st_builddir, in, out,
+		 degree, st_builddir);
+	return system(cmd);
+}
+
+/* Compare every output.* of @gold with @got. */
+static void compare(const char *name, struct ts_st *gold, struct ts_st *got, int degree)
+{
+	for (int i = 0; i < ts_st_count(gold); i++) {
+		const char *key = ts_st_key(gold, i);
+		struct ts_tensor g, o;
+		double l2 = INFINITY, inf = INFINITY;
+		int64_t n;
+
+		if (strncmp(key, "output.", 7))
+			continue;
+		ts_st_get(gold, key, &g);
+		n = ts_tensor_numel(&g);
+		if (!ts_st_get(got, key, &o) && ts_tensor_numel(&o) == n && o.dtype == TS_F32 &&
+		    o.ndim == g.ndim && !memcmp(o.shape, g.shape, sizeof(int64_t) * (size_t)g.ndim)) {
+			l2 = st_rel_l2(o.data, g.data, n);
+			inf = st_rel_inf(o.data, g.data, n);
+		}
+		ok(l2 < ST_TOL && inf < ST_TOL, "case %s degree %d %s: rel L2 %.2e, max %.2e", name,
+		   degree, key, l2, inf);
+	}
+}
+
+static void check_case(const char *name)
+{
+	char in[PATH_MAX], out[2 * PATH_MAX];
+	struct ts_st *gold;
+	long heads, S;
+
+	snprintf(in, sizeof(in), "%s.safetensors", name);
+	if (!ok(ts_st_open(in, &gold) == 0, "open case %s", in))
+		return;
+	heads = cfg_int(gold, "num_heads");
+	S = case_positions(gold);
+	ok(heads > 0 && S > 0, "case %s: %ld heads, %ld positions per frame", name, heads, S);
+	for (int k = 1; k <= 4 && heads > 0; k++) {
+		struct ts_st *got;
+
+		if (heads % k || k > S)
+			continue;
+		snprintf(out, sizeof(out), "%s/%s_%d.safetensors", st_tmp, strrchr(name, '/') + 1, k);
+		if (!ok(run_case(in, out, k) == 0, "run-case %s --degree %d", name, k))
+			continue;
+		if (!ok(ts_st_open(out, &got) == 0, "open result %s", out))
+			continue;
+		compare(name, gold, got, k);
+		ts_st_close(got);
+	}
+	ts_st_close(gold);
+}
+
+/* A degree that does not divide the heads is refused, with the reason. */
+static void check_refused(void)
+{
+	char out[2 * PATH_MAX], cmd[8 * PATH_MAX];
+
+	snprintf(out, sizeof(out), "%s/refused.safetensors", st_tmp);
+	snprintf(cmd, sizeof(cmd), "'%s/tetriserve' run-case %s/d.safetensors --out '%s' "
+		 "--degree 4 --module-path '%s/modules' 2>'%s/err'", st_builddir, ST_OURS, out,
+		 st_builddir, st_tmp);
+	ok(system(cmd) != 0 && access(out, F_OK) != 0, "degree 4 with 2 heads is refused");
+	snprintf(cmd, sizeof(cmd), "grep -q 'must divide num_heads 2' '%s/err'", st_tmp);
+	ok(system(cmd) == 0, "the refusal says the degree must divide the heads");
+}
+
+/* A case whose caption has the wrong width is refused naming the tensor. */
+static void check_bad_input(void)
+{
+	char in[PATH_MAX], out[PATH_MAX], cmd[8 * PATH_MAX];
+	struct ts_tensor t[160];
+	const char *meta[] = { "model", "stdit3", "config", NULL, NULL };
+	struct ts_st *st;
+	int n = 0;
+
+	if (!ok(!ts_st_open(ST_GOLDEN "/b.safetensors", &st), "open case b"))
+		return;
+	meta[3] = ts_st_meta(st, "config");
+	for (int i = 0; i < ts_st_count(st) && n < 160; i++) {
+		ts_st_get(st, ts_st_key(st, i), &t[n]);
+		t[n].name = ts_st_key(st, i);
+		if (!strcmp(t[n].name, "input.y"))
+			t[n].shape[3] /= 2, t[n].shape[2] *= 2; /* same bytes, wrong width */
+		n++;
+	}
+	snprintf(in, sizeof(in), "%.200s/bad_y.safetensors", st_tmp);
+	snprintf(out, sizeof(out), "%.200s/bad_y_out.safetensors", st_tmp);
+	ok(!ts_st_write(in, t, n, meta), "write a case with input.y [2, 1, 16, 16]");
+	ts_st_close(st);
+	snprintf(cmd, sizeof(cmd), "'%s/tetriserve' run-case '%s' --out '%s' --module-path "
+		 "'%s/modules' 2>'%s/err'; grep -q \"tensor 'input.y' must be F32\" '%s/err'",
+		 st_builddir, in, out, st_builddir, st_tmp, st_tmp);
+	ok(system(cmd) == 0 && access(out, F_OK) != 0,
+	   "a caption of the wrong width is refused, naming input.y");
+}
+
+int main(int argc, char **argv)
+{
+	st_init(argv[0]);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		check_case(cases[i]);
+	check_refused();
+	check_bad_input();
+	return tap_done();
+}
