@@ -116,6 +116,9 @@ size_t ts_cuda_dt_size(enum ts_cuda_dt dt);
 int ts_cuda_gemm(struct ts_dev *dev, const struct ts_gemm *g);
 void ts_cuda_gemm_cache_free(struct ts_dev *dev);
 
+/* attn_big.c: head_dim > 128, through cuBLAS and a chunk of the score matrix */
+int ts_cuda_attention_big(struct ts_dev *dev, const struct ts_attention *a);
+
 /* conv.c */
 int ts_cuda_conv(struct ts_dev *dev, const struct ts_conv *c);
 
@@ -172,6 +175,12 @@ cudaError_t ts_k_gated_residual(cudaStream_t st, int dt, void *x, const void *r,
 				int64_t batch, int64_t tokens, int64_t dim, int64_t gate_stride);
 cudaError_t ts_k_softmax(cudaStream_t st, int dt, void *y, const void *x, int64_t rows,
 			 int64_t cols);
+/*
+ * p (storage dtype) = softmax of each row of fp32 @s over keys with
+ * mask[col] != 0 (every key when @mask is NULL); an all-masked row is zeros.
+ */
+cudaError_t ts_k_softmax_masked(cudaStream_t st, int dt, void *p, const float *s, int64_t rows,
+				int64_t cols, const uint8_t *mask);
 cudaError_t ts_k_rope(cudaStream_t st, int dt, void *x, const void *freqs, int64_t n_freq,
 		      int64_t batch, int64_t tokens, int64_t heads, int64_t head_dim,
 		      int64_t tok_stride, int64_t batch_stride);

@@ -106,6 +106,27 @@ __global__ void k_softmax(T *y, const T *x, int64_t cols)
 }
 
 template <typename T>
+__global__ void k_softmax_masked(T *p, const float *s, int64_t cols, const uint8_t *mask)
+{
+	__shared__ float sh[32];
+	const float *sr = s + (int64_t)blockIdx.x * cols;
+	T *pr = p + (int64_t)blockIdx.x * cols;
+	float m = -INFINITY, z = 0.0f, inv;
+
+	for (int64_t i = threadIdx.x; i < cols; i += blockDim.x)
+		if (!mask || mask[i])
+			m = fmaxf(m, sr[i]);
+	m = block_max(m, sh);
+	for (int64_t i = threadIdx.x; i < cols; i += blockDim.x)
+		if (!mask || mask[i])
+			z += expf(sr[i] - m);
+	z = block_sum(z, sh);
+	inv = z > 0.0f ? 1.0f / z : 0.0f; /* every key masked: the row is zeros */
+	for (int64_t i = threadIdx.x; i < cols; i += blockDim.x)
+		st(pr + i, (!mask || mask[i]) && z > 0.0f ? expf(sr[i] - m) * inv : 0.0f);
+}
+
+template <typename T>
 __global__ void k_gated_residual(T *x, const T *r, const T *gate, int64_t tokens, int64_t dim,
 				 int64_t gate_stride, int64_t n)
 {
@@ -175,6 +196,14 @@ cudaError_t ts_k_softmax(cudaStream_t s, int dt, void *y, const void *x, int64_t
 {
 	TS_DT_SWITCH(dt, k_softmax<T><<<(unsigned)rows, row_threads(cols), 0, s>>>(
 				 (T *)y, (const T *)x, cols));
+	return cudaGetLastError();
+}
+
+cudaError_t ts_k_softmax_masked(cudaStream_t s, int dt, void *p, const float *sc, int64_t rows,
+				int64_t cols, const uint8_t *mask)
+{
+	TS_DT_SWITCH(dt, k_softmax_masked<T><<<(unsigned)rows, row_threads(cols), 0, s>>>(
+				 (T *)p, sc, cols, mask));
 	return cudaGetLastError();
 }
 

@@ -21,18 +21,35 @@ static int op_attention(struct ts_dev *dev, const struct ts_attention *a)
 {
 	int rc;
 
-	if (a->batch < 0 || a->heads < 0 || a->q_len < 0 || a->kv_len < 0 || a->head_dim < 1 ||
-	    a->head_dim > 128 || a->batch > 65535 || a->heads > 65535)
+	if (a->batch < 0 || a->heads < 0 || a->q_len < 0 || a->kv_len < 0 || a->head_dim < 0 ||
+	    a->batch > 65535 || a->heads > 65535)
 		return TS_CUDA_BAD("attention", "batch=%lld heads=%lld q_len=%lld kv_len=%lld "
-				   "head_dim=%lld (1..128)", I(a->batch), I(a->heads), I(a->q_len),
+				   "head_dim=%lld", I(a->batch), I(a->heads), I(a->q_len),
 				   I(a->kv_len), I(a->head_dim));
-	if (!a->batch || !a->heads || !a->q_len)
+	if (a->q_tok < a->heads * a->head_dim || a->k_tok < a->heads * a->head_dim ||
+	    a->v_tok < a->heads * a->head_dim || a->o_tok < a->heads * a->head_dim)
+		return TS_CUDA_BAD("attention", "token strides %lld/%lld/%lld/%lld below "
+				   "heads * head_dim = %lld", I(a->q_tok), I(a->k_tok),
+				   I(a->v_tok), I(a->o_tok), I(a->heads * a->head_dim));
+	if (!a->batch || !a->heads || !a->q_len || !a->head_dim)
 		return 0;
 	if (!a->q || !a->o || (a->kv_len && (!a->k || !a->v)))
 		return TS_CUDA_BAD("attention", "NULL q, k, v or o");
 	rc = ts_cuda_use(dev);
 	if (rc)
 		return rc;
+	/* The fused kernels hold a head in registers; wider heads go through cuBLAS. */
+	if (a->head_dim > 128 && a->kv_len)
+		return ts_cuda_attention_big(dev, a);
+	/* No keys at all: every row is zeros (beta 0 writes without reading). */
+	for (int64_t b = 0; b < a->batch && !a->kv_len; b++) {
+		char *o = (char *)a->o + (size_t)(b * a->o_batch) * ts_cuda_dt_size(dev->dt);
+
+		rc = TS_CU(ts_k_bias_act(dev->stream, dev->dt, o, a->o_tok, a->q_len,
+					 a->heads * a->head_dim, 0.0f, NULL, 0, TS_ACT_NONE));
+		if (rc || b == a->batch - 1)
+			return rc;
+	}
 	if (!dev->attn_smem_ok) {
 		rc = TS_CU(ts_k_attention_setup());
 		if (rc)
