@@ -68,6 +68,19 @@ static uint32_t ptr_align(const void *p)
 	return al;
 }
 
+/*
+ * Alignment every row of every batch entry of an operand keeps: the base's,
+ * lowered by what the leading dimension and the batch stride (bytes) allow,
+ * so a kernel that assumes the base's alignment for each row is never picked.
+ */
+static uint32_t operand_align(const void *p, int64_t ld, int64_t stride, size_t esz)
+{
+	uintptr_t bits = (uintptr_t)p | (uintptr_t)(ld * (int64_t)esz) |
+			 (uintptr_t)(stride * (int64_t)esz);
+
+	return ptr_align((const void *)bits);
+}
+
 static int layout(cublasLtMatrixLayout_t *l, cudaDataType_t t, int64_t rows, int64_t cols,
 		  int64_t ld, int64_t batch, int64_t stride)
 {
@@ -287,9 +300,9 @@ int ts_cuda_gemm(struct ts_dev *dev, const struct ts_gemm *g)
 		key.epi = fuse_bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
 	else
 		key.epi = fuse_bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
-	key.align_a = ptr_align(g->a);
-	key.align_b = ptr_align(g->b);
-	key.align_c = ptr_align(g->c);
+	key.align_a = operand_align(g->a, g->lda, key.sa, ts_cuda_dt_size(dev->dt));
+	key.align_b = operand_align(g->b, g->ldb, key.sb, ts_cuda_dt_size(dev->dt));
+	key.align_c = operand_align(g->c, g->ldc, key.sc, ts_cuda_dt_size(dev->dt));
 
 	/* A batch sharing an operand (stride 0) goes to cuBLAS, which documents that case. */
 	if (batch > 1 && (!g->stride_a || !g->stride_b || !g->stride_c))
