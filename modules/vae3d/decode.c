@@ -48,8 +48,10 @@ int vae_download(struct vctx *cx, const struct vt *x, float *dst)
 	return err ? err : cx->host->dev_sync(cx->dev);
 }
 
-static void note_peak(struct vae_dec *d, const struct vctx *cx)
+/* End of a pass: pooled buffers back to the device, the peak remembered. */
+static void note_peak(struct vae_dec *d, struct vctx *cx)
 {
+	vae_ctx_fini(cx);
 	if (cx->peak_bytes > d->last_peak)
 		d->last_peak = cx->peak_bytes;
 }
@@ -97,6 +99,7 @@ int vae_sd_images(struct vae_dec *d, struct ts_dev *dev, void **w, const float *
 	int err = 0;
 
 	vae_ctx_init(&cx, d, dev, w, 0);
+	cx.pool_max = budget ? 0 : VAE_POOL; /* a budget holds exactly */
 	for (int64_t i = 0; per >= 1 && i < n && !err; i += per) {
 		int64_t k = n - i < per ? n - i : per;
 
@@ -178,6 +181,7 @@ static int decode_tv(struct vae_dec *d, struct ts_dev *dev, void **w, const floa
 	int err;
 
 	vae_ctx_init(&cx, d, dev, w, 1);
+	cx.pool_max = VAE_POOL;
 	err = vae_upload(&cx, &x, z, shape[0], shape[1], shape[2], shape[3], shape[4]);
 	if (err)
 		return err;
@@ -289,15 +293,11 @@ static int check_latent(struct vae_dec *d, const struct ts_tensor *z, int want_c
 	return TS_EINVAL;
 }
 
-int vae_decode(void *dec, struct ts_dev *dev, void *weights, const struct ts_tensor *latent,
-	       uint64_t mem_budget, struct ts_tensor *out)
+static int decode_any(struct vae_dec *d, struct ts_dev *dev, struct vae_weights *vw,
+		      const struct ts_tensor *latent, uint64_t budget, struct ts_tensor *out)
 {
-	struct vae_dec *d = dec;
-	struct vae_weights *vw = weights;
-	uint64_t budget = mem_budget ? mem_budget : d->budget;
 	int err = check_latent(d, latent, d->kind == VAE_SD ? d->sd.z_ch : d->tv.z_ch);
 
-	d->last_peak = 0;
 	if (err)
 		return err;
 	if (d->kind == VAE_SD)
@@ -311,6 +311,23 @@ int vae_decode(void *dec, struct ts_dev *dev, void *weights, const struct ts_ten
 	}
 	return decode_tv(d, dev, vw->tv, latent->data, latent->shape,
 			 d->frames ? d->frames : latent->shape[2] * d->tv.time_factor, out);
+}
+
+int vae_decode(void *dec, struct ts_dev *dev, void *weights, const struct ts_tensor *latent,
+	       uint64_t mem_budget, struct ts_tensor *out)
+{
+	struct vae_dec *d = dec;
+	int err;
+
+	d->last_peak = 0;
+	*out = (struct ts_tensor){ 0 };
+	err = decode_any(d, dev, weights, latent, mem_budget ? mem_budget : d->budget, out);
+	if (err) {
+		/* the caller owns out->data only on success */
+		d->host->free(out->data);
+		out->data = NULL;
+	}
+	return err;
 }
 
 /* Moments of the temporal VAE's posterior; the log-variance is clamped to [-30, 20]. */
@@ -328,10 +345,12 @@ int vae_encode(void *dec, struct ts_dev *dev, void *weights, const struct ts_ten
 			     d->host->st_path(d->kind == VAE_SD ? d->st : d->st_t));
 		return TS_ENOTSUP;
 	}
+	*out = (struct ts_tensor){ 0 };
 	err = check_latent(d, pixels, d->tv.io_ch);
 	if (err)
 		return err;
 	vae_ctx_init(&cx, d, dev, vw->tv, 1);
+	cx.pool_max = VAE_POOL;
 	err = vae_upload(&cx, &x, pixels->data, pixels->shape[0], pixels->shape[1],
 			 pixels->shape[2], pixels->shape[3], pixels->shape[4]);
 	if (!err)
@@ -344,8 +363,12 @@ int vae_encode(void *dec, struct ts_dev *dev, void *weights, const struct ts_ten
 	if (!err)
 		err = vae_download(&cx, &x, out->data);
 	vt_free(&cx, &x);
-	if (err)
+	note_peak(d, &cx);
+	if (err) {
+		d->host->free(out->data);
+		out->data = NULL;
 		return err;
+	}
 	for (int64_t i = 0; i < ts_tensor_numel(out); i++) {
 		float *p = (float *)out->data + i;
 

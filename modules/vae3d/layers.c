@@ -15,9 +15,47 @@
 
 #include "vae3d.h"
 
+static void pool_drop(struct vctx *cx, int i)
+{
+	cx->host->dev_free(cx->dev, cx->pool_p[i]);
+	cx->cur_bytes -= (uint64_t)cx->pool_n[i] * cx->esize;
+	cx->n_pool--;
+	for (; i < cx->n_pool; i++) {
+		cx->pool_p[i] = cx->pool_p[i + 1];
+		cx->pool_n[i] = cx->pool_n[i + 1];
+	}
+}
+
+static void *pool_take(struct vctx *cx, int64_t n)
+{
+	for (int i = 0; i < cx->n_pool; i++) {
+		void *p = cx->pool_p[i];
+
+		if (cx->pool_n[i] != n)
+			continue;
+		cx->n_pool--;
+		cx->pool_p[i] = cx->pool_p[cx->n_pool];
+		cx->pool_n[i] = cx->pool_n[cx->n_pool];
+		return p;
+	}
+	return NULL;
+}
+
+/* Give back every pooled buffer (end of a pass, or the device is short of memory). */
+void vae_ctx_fini(struct vctx *cx)
+{
+	while (cx->n_pool)
+		pool_drop(cx, cx->n_pool - 1);
+}
+
 int vt_alloc(struct vctx *cx, struct vt *x, int64_t n, int64_t c, int64_t t, int64_t h, int64_t w)
 {
 	*x = (struct vt){ .n = n, .c = c, .t = t, .h = h, .w = w };
+	x->p = pool_take(cx, vt_numel(x));
+	if (x->p)
+		return 0;
+	/* A miss empties the pool first, so pooling never raises the peak. */
+	vae_ctx_fini(cx);
 	x->p = cx->host->dev_alloc(cx->dev, (size_t)vt_numel(x));
 	if (!x->p) {
 		cx->host->log(TS_LOG_ERROR, VAE_WHO,
@@ -35,8 +73,15 @@ void vt_free(struct vctx *cx, struct vt *x)
 {
 	if (!x->p)
 		return;
-	cx->host->dev_free(cx->dev, x->p);
-	cx->cur_bytes -= (uint64_t)vt_numel(x) * cx->esize;
+	if (cx->pool_max > 0) {
+		if (cx->n_pool == cx->pool_max)
+			pool_drop(cx, 0); /* the oldest */
+		cx->pool_p[cx->n_pool] = x->p;
+		cx->pool_n[cx->n_pool++] = vt_numel(x);
+	} else {
+		cx->host->dev_free(cx->dev, x->p);
+		cx->cur_bytes -= (uint64_t)vt_numel(x) * cx->esize;
+	}
 	x->p = NULL;
 }
 
@@ -73,7 +118,7 @@ int vae_conv_run(struct vctx *cx, const struct vae_conv *cv, const struct vt *x,
 		return TS_EINVAL;
 	}
 	if (cv->taps)
-		return vae_conv3x3_gemm(cx, cv, x, y);
+		return vae_conv_taps(cx, cv, x, y);
 	err = vt_alloc(cx, y, x->n, cv->c_out, t_out, x->h, x->w);
 	if (err)
 		return err;

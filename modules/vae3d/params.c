@@ -229,10 +229,10 @@ int vae_conv_load(struct vae_params *ps, struct vae_conv *cv, int bias, const ch
 	cv->kw = (int)t.shape[nd - 1];
 	cv->st = 1;
 	cv->b = -1;
-	/* 2-D 3x3 convolutions run as nine shifted GEMMs, one weight matrix per tap. */
-	cv->taps = nd == 4 && cv->kh == 3 && cv->kw == 3;
+	/* 3x3 (x3) convolutions run as shifted GEMMs, one weight matrix per tap. */
+	cv->taps = cv->kh == 3 && cv->kw == 3 && (cv->kt == 1 || cv->kt == 3);
 	if (cv->taps) {
-		ps->p[cv->w].taps = 9;
+		ps->p[cv->w].taps = 9 * cv->kt;
 		ps->p[cv->w].tap_rows = (int64_t)cv->c_out * cv->c_in;
 	}
 	if (bias) {
@@ -243,6 +243,16 @@ int vae_conv_load(struct vae_params *ps, struct vae_conv *cv, int bias, const ch
 			return cv->b;
 	}
 	return 0;
+}
+
+/* A strided convolution goes to the op table's conv, which wants the file's weight layout. */
+void vae_conv_plain(struct vae_params *ps, struct vae_conv *cv, int stride)
+{
+	cv->st = stride;
+	if (stride == 1)
+		return;
+	cv->taps = 0;
+	ps->p[cv->w].taps = 0;
 }
 
 /* Refuse a convolution whose shape does not fit where the architecture puts it. */

@@ -165,8 +165,10 @@ int vae_run_case(void *dec, struct ts_dev *dev, void *weights, struct ts_st *st,
 	} else {
 		d->host->log(TS_LOG_ERROR, VAE_WHO, "%s: no reference case for Open-Sora's pipeline",
 			     d->host->st_path(st));
-		err = TS_ENOTSUP;
+		d->trace = NULL;
+		return TS_ENOTSUP;
 	}
+	vae_ctx_fini(&cx);
 	d->trace = NULL;
 	d->trace_arg = NULL;
 	return err ? err : e.err;

@@ -52,7 +52,8 @@ static int load_time_conv(struct vae_params *ps, const char *half, struct tv_lev
 	err = vae_conv_load(ps, &lv->tconv, 1, "%s.conv_blocks.%d.conv", half, i);
 	if (!err)
 		err = vae_conv_expect(ps, &lv->tconv, c_in, c_out, 3, "conv_blocks");
-	lv->tconv.st = stride;
+	if (!err)
+		vae_conv_plain(ps, &lv->tconv, stride);
 	return err;
 }
 

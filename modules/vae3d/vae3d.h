@@ -47,7 +47,7 @@ struct vae_params {
 struct vae_conv {
 	int w, b;
 	int c_in, c_out, kt, kh, kw, st;
-	int taps;                   /* 2-D 3x3 with tap-major weights: run as 9 GEMMs */
+	int taps;                   /* 3x3 (x3) with tap-major weights: one GEMM per tap */
 };
 
 struct vae_norm {
@@ -129,6 +129,8 @@ static inline int64_t vt_numel(const struct vt *x)
 	return x->n * x->c * x->t * x->h * x->w;
 }
 
+#define VAE_POOL 4
+
 /* Everything one forward pass needs. */
 struct vctx {
 	const struct ts_host *host;
@@ -140,7 +142,15 @@ struct vctx {
 	float eps;
 	vae_trace_fn trace;
 	void *trace_arg;
-	uint64_t cur_bytes, peak_bytes; /* activations allocated through vt_alloc */
+	uint64_t cur_bytes, peak_bytes; /* activations allocated through vt_alloc, pool included */
+	/*
+	 * Freed activations kept for the next one of the same size: fresh large
+	 * blocks cost page faults (a sixth of the CPU time of a decode). Off
+	 * (pool_max = 0) when a memory budget must hold exactly.
+	 */
+	int pool_max, n_pool;
+	void *pool_p[VAE_POOL];
+	int64_t pool_n[VAE_POOL];
 };
 
 enum vae_kind { VAE_SD = 0, VAE_TEMPORAL = 1, VAE_OPENSORA = 2 };
@@ -183,18 +193,20 @@ int vae_conv_load(struct vae_params *ps, struct vae_conv *cv, int bias, const ch
 	__attribute__((format(printf, 4, 5)));
 int vae_norm_load(struct vae_params *ps, struct vae_norm *n, int c, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+void vae_conv_plain(struct vae_params *ps, struct vae_conv *cv, int stride);
 int vae_conv_expect(struct vae_params *ps, const struct vae_conv *cv, int c_in, int c_out,
 		    int k, const char *what);
 void **vae_params_upload(struct vae_params *ps, struct ts_dev *dev);
 void vae_params_free(struct vae_params *ps, struct ts_dev *dev, void **w);
 
-/* conv2d.c */
-int vae_conv3x3_gemm(struct vctx *cx, const struct vae_conv *cv, const struct vt *x, struct vt *y);
+/* convtap.c */
+int vae_conv_taps(struct vctx *cx, const struct vae_conv *cv, const struct vt *x, struct vt *y);
 
 /* layers.c */
 int vt_alloc(struct vctx *cx, struct vt *x, int64_t n, int64_t c, int64_t t, int64_t h,
 	     int64_t w);
 void vt_free(struct vctx *cx, struct vt *x);
+void vae_ctx_fini(struct vctx *cx);
 void *vt_at(const struct vctx *cx, const void *p, int64_t off);
 void vae_trace(struct vctx *cx, const struct vt *x, int ndim, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
