@@ -42,13 +42,19 @@ static double real_now(struct ts_clock *c)
 	return mono() - c->origin;
 }
 
-static void real_wait_until(struct ts_clock *c, double t)
+struct timespec ts_clock_abs(const struct ts_clock *c, double t)
 {
 	double at = c->origin + t;
-	struct timespec ts = {
+
+	return (struct timespec){
 		.tv_sec = (time_t)at,
 		.tv_nsec = (long)((at - (double)(time_t)at) * 1e9),
 	};
+}
+
+static void real_wait_until(struct ts_clock *c, double t)
+{
+	struct timespec ts = ts_clock_abs(c, t);
 
 	while (real_now(c) < t &&
 	       clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
@@ -63,4 +69,9 @@ static const struct ts_clock_ops real_ops = {
 void ts_clock_init_real(struct ts_clock *c)
 {
 	*c = (struct ts_clock){ .ops = &real_ops, .origin = mono() };
+}
+
+int ts_clock_is_real(const struct ts_clock *c)
+{
+	return c->ops == &real_ops;
 }

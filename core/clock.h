@@ -7,6 +7,8 @@
 #ifndef TS_CORE_CLOCK_H
 #define TS_CORE_CLOCK_H
 
+#include <time.h>
+
 struct ts_clock;
 
 struct ts_clock_ops {
@@ -23,6 +25,13 @@ struct ts_clock {
 
 void ts_clock_init_virtual(struct ts_clock *c);
 void ts_clock_init_real(struct ts_clock *c);
+/* 1 for a real clock: its times are CLOCK_MONOTONIC seconds from @origin. */
+int ts_clock_is_real(const struct ts_clock *c);
+/*
+ * Clock time @t as an absolute CLOCK_MONOTONIC timespec (real clocks), for
+ * waits that must wake at an engine time (pthread_cond_timedwait).
+ */
+struct timespec ts_clock_abs(const struct ts_clock *c, double t);
 
 static inline double ts_clock_now(struct ts_clock *c)
 {
