@@ -13,9 +13,14 @@ what cases a and b do not cover, computed in float64 by our torch.nn model
   e  patch (2, 2, 2) over 5 frames (time padded), a sample whose caption is
      all padding but one token
 
+and tests/data/stdit/rflow_run.safetensors: a whole rectified-flow run
+(Open-Sora 1.2's RFLOW loop: timestep transform, guidance on all channels)
+of golden case a's model from a given z, for a 64 x 64, 17-frame request.
+
 Run: /usr/bin/python3 tests/stdit/make_cases.py (needs torch and numpy).
 """
 import json
+import math
 import os
 import sys
 
@@ -79,6 +84,54 @@ def make(name, cfg, B, T, H, W, seed, mask=None, x_mask=None, fps=24.0, px=(240,
     print("wrote", out)
 
 
+def rflow_timesteps(steps, height, width, frames):
+    """RFLOW's t_i = (1 - i/steps) 1000 through timestep_transform (spec §4.9)."""
+    eff = 1 if frames == 1 else frames // 17 * 5
+    ratio = math.sqrt(height * width / 512.0 ** 2) * math.sqrt(eff)
+    out = []
+    for i in range(steps):
+        s = 1.0 - i / steps
+        out.append(1000.0 * ratio * s / (1 + (ratio - 1) * s))
+    return out
+
+
+def rflow_run():
+    here = os.path.dirname(__file__)
+    w, meta = ref.st_load(os.path.join(here, "..", "data", "golden", "stdit3", "a.safetensors"))
+    c = json.loads(meta["config"])
+    model = ref.STDiT3(c)
+    model.load(w)
+    model = model.double().eval()
+    gen = torch.Generator().manual_seed(34)
+    steps, guidance, frames, height, width, fps = 5, 7.0, 17, 64, 64, 24.0
+    L, C = c["model_max_length"], c["caption_channels"]
+    z0 = torch.randn(1, 4, 5, height // 8, width // 8, generator=gen, dtype=torch.float64).float()
+    y = torch.randn(L, C, generator=gen, dtype=torch.float64).float()
+    mask = torch.tensor([1, 1, 1, 1, 1, 0, 0, 0], dtype=torch.int64)
+    null = torch.from_numpy(w["y_embedder.y_embedding"]).double()
+    ts = rflow_timesteps(steps, height, width, frames)
+    z = z0.double()
+    with torch.no_grad():
+        for i, t in enumerate(ts):
+            out = model(torch.cat([z, z]), torch.tensor([t, t], dtype=torch.float64),
+                        torch.stack([y.double(), null])[:, None], mask=torch.stack([mask, mask]),
+                        fps=torch.tensor([fps, fps], dtype=torch.float64),
+                        height=torch.tensor([height, height]), width=torch.tensor([width, width]))
+            v = out.double()[:, :4]
+            v = v[1:] + guidance * (v[:1] - v[1:])
+            dt = (t - ts[i + 1] if i < steps - 1 else t) / 1000.0
+            z = z + v * dt
+    req = {"width": width, "height": height, "frames": frames, "steps": steps,
+           "guidance": guidance, "fps": fps}
+    out = os.path.join(here, "..", "data", "stdit", "rflow_run.safetensors")
+    ref.st_save(out, {"input.z": z0.numpy(), "input.y": y.numpy(), "input.mask": mask.numpy(),
+                      "output.latent": z.float().numpy()},
+                {"model": "stdit3", "case": "rflow_run", "weights": "golden/stdit3/a",
+                 "request": json.dumps(req),
+                 "generator": "tests/stdit/make_cases.py (float64)"})
+    print("wrote", out)
+
+
 def main():
     make("c", {"patch_size": [1, 2, 2], "hidden_size": 64, "num_heads": 4, "pred_sigma": False,
                "caption_channels": 32, "model_max_length": 8},
@@ -90,6 +143,7 @@ def main():
                "caption_channels": 24, "model_max_length": 5},
          B=2, T=5, H=6, W=6, seed=33, mask=[[1, 1, 1, 0, 0], [1, 0, 0, 0, 0]],
          x_mask=[[1, 1, 0], [1, 1, 1]], px=(48, 48))
+    rflow_run()
 
 
 if __name__ == "__main__":
