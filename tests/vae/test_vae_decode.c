@@ -390,6 +390,42 @@ static void test_files(struct vaetest *vt)
 	ts_st_close(st);
 }
 
+/* MACs of the golden SD model (ch 32, ch_mult 1,2, 2 blocks a level) on an h x w latent, by hand. */
+static double sd_a_macs(double h, double w)
+{
+	double p = h * w, P = 4 * p, c3 = 9;
+
+	return 4 * 4 * p + 4 * 64 * c3 * p                        /* post_quant, conv_in */
+	       + 2 * 2 * 64 * 64 * c3 * p                          /* mid blocks */
+	       + 4 * 64 * 64 * p + 2 * 64 * p * p                  /* mid attention */
+	       + 2 * 2 * 64 * 64 * c3 * p + 64 * 64 * c3 * P       /* level 1, upsample conv */
+	       + (64 * 32 * c3 + 32 * 32 * c3 + 64 * 32) * P       /* level 0 block 0 */
+	       + 2 * 32 * 32 * c3 * P + 32 * 3 * c3 * P;           /* block 1, conv_out */
+}
+
+/* The cost function: 2 FLOPs per multiply-accumulate at the device's peak rate. */
+static void test_cost(struct vaetest *vt)
+{
+	const char *kv[] = { "weights=" SD_A, NULL };
+	struct ts_device_info dev = { .kind = "cpu", .peak_flops = 1e12 };
+	struct ts_tensor z1 = { .dtype = TS_F32, .ndim = 4, .shape = { 1, 4, 16, 24 } };
+	struct ts_tensor z3 = { .dtype = TS_F32, .ndim = 4, .shape = { 3, 4, 16, 24 } };
+	struct ts_tensor v = { .dtype = TS_F32, .ndim = 5, .shape = { 1, 4, 5, 16, 24 } };
+	struct ts_config *cfg = NULL;
+	void *dec = NULL;
+	double c1;
+
+	if (!ok(!vaetest_configure_v(vt, &cfg, &dec, kv), "configure for the cost model"))
+		return;
+	c1 = vt->ops->cost(dec, &z1, &dev);
+	ok(fabs(c1 - 2 * sd_a_macs(16, 24) / 1e12) < 1e-9 * c1,
+	   "sd cost of a 16x24 latent: %.4g s = 2 x hand-counted MACs / peak", c1);
+	ok(fabs(vt->ops->cost(dec, &z3, &dev) - 3 * c1) < 1e-9 * c1, "a batch of 3 costs 3 times");
+	ok(fabs(vt->ops->cost(dec, &v, &dev) - 5 * c1) < 1e-9 * c1, "5 frames cost 5 images");
+	vt->ops->release(dec);
+	ts_config_free(cfg);
+}
+
 int main(int argc, char **argv)
 {
 	struct vaetest vt;
@@ -402,6 +438,7 @@ int main(int argc, char **argv)
 	test_temporal(&vt);
 	test_pipeline(&vt);
 	test_files(&vt);
+	test_cost(&vt);
 	vaetest_close(&vt);
 	return tap_done();
 }
