@@ -11,9 +11,9 @@
  * a vector of ones), the group statistics become one scale and shift per
  * channel, and the second pass applies them (two GEMMs) with the SiLU before
  * the next convolution. Only summation order differs from the untiled run.
- * Only the mid block's attention, which mixes all positions, runs whole, at
- * the latent's resolution: the budget has to hold it (about 7 x 512 x h x w
- * floats for SD's VAE), and bands take care of everything else.
+ * Attention mixes all positions: its keys and values for the whole image
+ * (2 x 512 x h x w floats at the latent's resolution for SD's VAE) stay on the
+ * device while the queries go band by band; the budget has to hold them.
  */
 #include <math.h>
 #include <string.h>
@@ -184,8 +184,8 @@ static int band_norm(struct band *b, const struct vae_norm *n, const struct hact
 	return err;
 }
 
-/* y = SiLU(scale_c x + shift_c): shift spread by one GEMM, scale by one batched GEMM. */
-static int band_affine_silu(struct band *b, const void *ab, struct vt *x)
+/* y = act(scale_c x + shift_c): shift spread by one GEMM, scale by one batched GEMM. */
+static int band_affine(struct band *b, const void *ab, struct vt *x, enum ts_act act)
 {
 	struct vctx *cx = b->cx;
 	int64_t C = x->c, P = x->h * x->w;
@@ -206,8 +206,8 @@ static int band_affine_silu(struct band *b, const void *ab, struct vt *x)
 			.ldc = P, .alpha = 1.0f, .beta = 1.0f, .batch = C, .stride_a = 1,
 			.stride_b = P, .stride_c = P,
 		});
-	if (!err)
-		err = cx->ops->activation(cx->dev, y.p, y.p, vt_numel(&y), TS_ACT_SILU);
+	if (!err && act != TS_ACT_NONE)
+		err = cx->ops->activation(cx->dev, y.p, y.p, vt_numel(&y), act);
 	if (err) {
 		vt_free(cx, &y);
 		return err;
@@ -255,7 +255,7 @@ static int conv_band(struct band *b, const struct conv_job *j, const struct hact
 	int err = up_rows(cx, &X, x, lo, hi);
 
 	if (!err && j->ab)
-		err = band_affine_silu(b, j->ab, &X);
+		err = band_affine(b, j->ab, &X, TS_ACT_SILU);
 	if (!err)
 		err = vae_conv_run(cx, j->cv, &X, &Y);
 	vt_free(cx, &X);
@@ -357,18 +357,107 @@ static int up_band(struct band *b, const struct vae_conv *cv, struct hact *x)
 	return 0;
 }
 
-/* Attention mixes all positions: it runs whole (an up level with attention is not banded). */
-static int attn_whole(struct band *b, const struct vae_attn *a, struct hact *x)
+/* Rows [r0, r1) of @x, GroupNorm-ed by @ab, times rows [w0, w0 + n) of the fused qkv weight. */
+static int band_proj(struct band *b, const struct vae_attn *a, const void *ab,
+		     const struct hact *x, int64_t r0, int64_t r1, int64_t w0, int64_t n, void *dst,
+		     int64_t ldd)
 {
 	struct vctx *cx = b->cx;
+	int64_t C = x->c, P = (r1 - r0) * x->w;
 	struct vt X;
-	int err = up_rows(cx, &X, x, 0, x->h);
+	int err = up_rows(cx, &X, x, r0, r1);
 
 	if (!err)
-		err = vae_attn_run(cx, a, &X);
+		err = band_affine(b, ab, &X, TS_ACT_NONE);
 	if (!err)
-		err = down_rows(cx, &X, 0, x->h, x, 0);
+		err = cx->ops->gemm(cx->dev, &(struct ts_gemm){
+			.trans_a = 1, .trans_b = 1, .m = P, .n = n, .k = C, .a = X.p, .lda = P,
+			.b = vt_at(cx, cx->w[a->qkv_w], w0 * C), .ldb = C, .c = dst, .ldc = ldd,
+			.bias = vt_at(cx, cx->w[a->qkv_b], w0), .alpha = 1.0f,
+		});
 	vt_free(cx, &X);
+	return err;
+}
+
+/* One band of queries against every key: x rows [r0, r1) += proj(attention). */
+static int attn_rows(struct band *b, const struct vae_attn *a, const void *ab, const struct vt *kv,
+		     struct hact *x, int64_t r0, int64_t r1)
+{
+	struct vctx *cx = b->cx;
+	int64_t C = x->c, P = (r1 - r0) * x->w, S = x->h * x->w;
+	int64_t shape[3] = { 1, P, C };
+	int perm[3] = { 0, 2, 1 };
+	struct vt q, o, y, r;
+	int err = vt_alloc(cx, &q, 1, P, 1, 1, C);
+
+	if (err)
+		return err;
+	err = band_proj(b, a, ab, x, r0, r1, 0, C, q.p, C);
+	if (!err)
+		err = vt_alloc(cx, &o, 1, P, 1, 1, C);
+	if (!err) {
+		err = cx->ops->attention(cx->dev, &(struct ts_attention){
+			.batch = 1, .heads = 1, .q_len = P, .kv_len = S, .head_dim = C,
+			.q = q.p, .k = kv->p, .v = vt_at(cx, kv->p, C), .o = o.p,
+			.q_tok = C, .k_tok = 2 * C, .v_tok = 2 * C, .o_tok = C,
+			.q_batch = P * C, .k_batch = 2 * C * S, .v_batch = 2 * C * S, .o_batch = P * C,
+			.scale = (float)(1.0 / sqrt((double)C)),
+		});
+		/* the output projection into q, which is free now */
+		if (!err)
+			err = cx->ops->gemm(cx->dev, &(struct ts_gemm){
+				.trans_b = 1, .m = P, .n = C, .k = C, .a = o.p, .lda = C,
+				.b = cx->w[a->proj_w], .ldb = C, .c = q.p, .ldc = C,
+				.bias = cx->w[a->proj_b], .alpha = 1.0f,
+			});
+		vt_free(cx, &o);
+	}
+	if (!err)
+		err = vt_alloc(cx, &y, 1, C, 1, r1 - r0, x->w);
+	if (!err) {
+		err = cx->ops->permute(cx->dev, y.p, q.p, 3, shape, perm);
+		if (!err)
+			err = up_rows(cx, &r, x, r0, r1);
+		if (!err) {
+			err = cx->ops->add(cx->dev, y.p, y.p, r.p, vt_numel(&y));
+			vt_free(cx, &r);
+		}
+		/* rows [r0, r1) of x are read by no later band: write them in place */
+		if (!err)
+			err = down_rows(cx, &y, 0, r1 - r0, x, r0);
+		vt_free(cx, &y);
+	}
+	vt_free(cx, &q);
+	return err;
+}
+
+/*
+ * Attention mixes all positions, so keys and values of the whole image
+ * (2 C h w floats) stay on the device while queries go band by band.
+ */
+static int attn_band(struct band *b, const struct vae_attn *a, struct hact *x)
+{
+	struct vctx *cx = b->cx;
+	int64_t C = x->c, S = x->h * x->w, rows;
+	void *ab = NULL;
+	struct vt kv;
+	int err;
+
+	err = band_norm(b, &a->n, x, &ab);
+	if (!err)
+		err = vt_alloc(cx, &kv, 1, S, 1, 1, 2 * C);
+	if (err)
+		goto free_ab;
+	rows = band_rows(b, 4.0 * 6 * C * x->w, 0, x->h);
+	for (int64_t r = 0; !err && r < x->h; r += rows)
+		err = band_proj(b, a, ab, x, r, r + rows < x->h ? r + rows : x->h, C, 2 * C,
+				vt_at(cx, kv.p, r * x->w * 2 * C), 2 * C);
+	for (int64_t r = 0; !err && r < x->h; r += rows)
+		err = attn_rows(b, a, ab, &kv, x, r, r + rows < x->h ? r + rows : x->h);
+	vt_free(cx, &kv);
+free_ab:
+	if (ab)
+		cx->host->dev_free(cx->dev, ab);
 	return err;
 }
 
@@ -379,7 +468,7 @@ static int level_band(struct band *b, const struct sd_level *lv, struct hact *x)
 	for (int j = 0; j < lv->n_blocks && !err; j++) {
 		err = res_band(b, &lv->block[j], x);
 		if (!err && lv->has_attn)
-			err = attn_whole(b, &lv->attn[j], x);
+			err = attn_band(b, &lv->attn[j], x);
 	}
 	if (!err && lv->has_up)
 		err = up_band(b, &lv->up, x);
@@ -401,7 +490,7 @@ static int head_band(struct band *b, const struct sd_arch *a, const float *lat, 
 	if (!err)
 		err = res_band(b, &a->mid1, x);
 	if (!err)
-		err = attn_whole(b, &a->mid_attn, x);
+		err = attn_band(b, &a->mid_attn, x);
 	if (!err)
 		err = res_band(b, &a->mid2, x);
 	return err;
