@@ -88,7 +88,7 @@ static int check_caption(const struct stdit_model *m, const struct ts_req_params
 	return 0;
 }
 
-/* Degrees that divide the head count (spatial attention splits heads) and give each rank a position. */
+/* Degrees dividing the heads (spatial attention splits them), each rank with a position. */
 static void allowed_degrees(const struct stdit_model *m, int64_t S, struct ts_work *w)
 {
 	w->n_degrees = 0;
