@@ -466,3 +466,68 @@ void ts_exec_real_fail_step(struct ts_exec_real *x, int dev, long after)
 	if (dev >= 0 && dev < x->n)
 		atomic_store(&x->fail_in[dev], after + 1);
 }
+
+/* --- profiling ------------------------------------------------------------------ */
+
+/* A request of the executor's own, outside any request table (profiling). */
+static struct xreq *probe_req(struct ts_exec_real *x, int model, const struct ts_req_params *p)
+{
+	int slot = x->req_cap, err;
+	struct xreq *q;
+
+	/* borrow the add_request path at an index past the table, then take it back */
+	err = ts_exec_real_add_request(x, slot, model, p, NULL);
+	if (err)
+		return NULL;
+	q = x->req[slot];
+	x->req[slot] = NULL;
+	return q;
+}
+
+int ts_exec_real_time_steps(struct ts_exec_real *x, int model, const struct ts_req_params *p,
+			    int batch, const struct ts_devset *set, struct ts_comm *comm, int n,
+			    double *out_s)
+{
+	struct xjob *j = calloc(1, sizeof(*j));
+	struct ts_req_params pp = *p;
+	int err = 0, r = 0;
+
+	if (!j)
+		return TS_ENOMEM;
+	if (batch < 1 || batch > TS_RUN_MAX_BATCH || ts_devset_count(set) > XR_MAX_DEGREE ||
+	    model < 0 || model >= x->n_models) {
+		free(j);
+		return TS_EINVAL;
+	}
+	*j = (struct xjob){ .x = x, .degree = ts_devset_count(set), .steps = n, .batch = batch,
+			    .set = *set, .comm = comm, .m = &x->models[model] };
+	for (int d = ts_devset_next(set, 0); d >= 0; d = ts_devset_next(set, d + 1), r++) {
+		j->dev[r] = d;
+		j->devs[r] = x->pool->dev[d].dev;
+	}
+	pp.steps = n;
+	for (int b = 0; b < batch && !err; b++) {
+		pp.seed = p->seed + (uint64_t)b;
+		j->req[b] = probe_req(x, model, &pp);
+		err = j->req[b] ? 0 : TS_EINVAL;
+		if (!err) {
+			j->params[b] = &j->req[b]->p;
+			j->state[b] = j->req[b]->state;
+			err = xr_req_place(x, j, j->req[b]);
+		}
+	}
+	if (!err)
+		err = scratch_fit(x, j);
+	for (int s = 0; !err && s < n; s++) {
+		double t0 = xr_mono();
+
+		err = step_once(x, j);
+		out_s[s] = xr_mono() - t0;
+		for (int b = 0; b < batch; b++)
+			atomic_fetch_add(&j->req[b]->steps_done, 1);
+	}
+	for (int b = 0; b < batch; b++)
+		xr_req_free(x, j->req[b]);
+	free(j);
+	return err;
+}

@@ -84,4 +84,15 @@ void ts_exec_real_stats(struct ts_exec_real *x, struct ts_exec_real_stats *st);
  */
 void ts_exec_real_fail_step(struct ts_exec_real *x, int dev, long after);
 
+/*
+ * Profiling, no engine involved: run @n steps of @batch fresh requests of
+ * @model with @p (seeds p->seed + b; p->steps is set to @n) on the devices of
+ * @set over communicator @comm; @out_s[i] gets step i's wall time. The
+ * devices must be idle.
+ */
+struct ts_comm;
+int ts_exec_real_time_steps(struct ts_exec_real *x, int model, const struct ts_req_params *p,
+			    int batch, const struct ts_devset *set, struct ts_comm *comm, int n,
+			    double *out_s);
+
 #endif /* TS_CORE_EXEC_REAL_H */

@@ -12,15 +12,21 @@
 
 #define TS_VERSION "0.1.0"
 
+extern const struct ts_cmd ts_cmd_generate;
 extern const struct ts_cmd ts_cmd_modules;
+extern const struct ts_cmd ts_cmd_profile;
 extern const struct ts_cmd ts_cmd_run_case;
+extern const struct ts_cmd ts_cmd_serve;
 extern const struct ts_cmd ts_cmd_sim;
 extern const struct ts_cmd ts_cmd_trace;
 
 /* Commands, in the order --help lists them. */
 static const struct ts_cmd *const cmds[] = {
+	&ts_cmd_generate,
 	&ts_cmd_modules,
+	&ts_cmd_profile,
 	&ts_cmd_run_case,
+	&ts_cmd_serve,
 	&ts_cmd_sim,
 	&ts_cmd_trace,
 	NULL,
