@@ -27,6 +27,19 @@ const struct ts_key ts_schema_server[] = {
 	  .help = "':'-separated module folders (default: modules/ beside the executable)" },
 	{ .name = "log_level", .type = TS_KEY_ENUM, .def = "info", .choices = "error|warn|info|debug",
 	  .help = "least severe level logged" },
+	/* The HTTP front-end's keys (core/server/). */
+	{ .name = "admin_token_file", .type = TS_KEY_PATH,
+	  .help = "file holding the bearer token of /admin/* (absent: admin off)" },
+	{ .name = "max_body_bytes", .type = TS_KEY_INT, .def = "1048576", .min = 256,
+	  .max = 1 << 30, .help = "largest request body accepted (413 past it)" },
+	{ .name = "infeasible", .type = TS_KEY_ENUM, .def = "reject", .choices = "reject|best_effort",
+	  .help = "a deadline no idle pool can meet: 422, or accept best-effort" },
+	{ .name = "slo_scale", .type = TS_KEY_FLOAT, .def = "2.0", .min = 0.01, .max = 1000,
+	  .help = "deadline without deadline_ms: scale x steps at one device" },
+	{ .name = "engine_tick_ms", .type = TS_KEY_FLOAT, .def = "2", .min = 0.1, .max = 1000,
+	  .help = "longest a new submission waits for the engine thread" },
+	{ .name = "drain_timeout_s", .type = TS_KEY_FLOAT, .def = "30", .min = 0, .max = 86400,
+	  .help = "on SIGTERM, how long queued and running jobs may finish" },
 	{ .name = NULL },
 };
 

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * core/server/request.h - an image-generation request body (JSON) turned
+ * into a validated request, or a 400 naming the field at fault.
+ *
+ * ts_genreq_parse() is a pure function of the body and a catalog of the
+ * models being served: no globals, no I/O, no allocation left behind, so it
+ * is what the fuzz target (tests/fuzz/fuzz_request.c) drives.
+ */
+#ifndef TS_SERVER_REQUEST_H
+#define TS_SERVER_REQUEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TS_API_NAME_MAX 64
+#define TS_API_MAX_SIZES 32
+#define TS_API_MAX_MODELS 32
+#define TS_API_MAX_N 10
+#define TS_API_PROMPT_MAX 32000
+
+/**
+ * struct ts_api_model - what the server accepts for one model.
+ * @n_sizes: 0 = any WxH, both multiples of 8 in [64, 4096] (models costed
+ *           by their module); else exactly the listed sizes (profiles).
+ * @n_classes: > 0 for class-conditional models (class_label allowed).
+ */
+struct ts_api_model {
+	char name[TS_API_NAME_MAX];
+	int n_sizes;
+	int w[TS_API_MAX_SIZES], h[TS_API_MAX_SIZES];
+	int default_steps, max_steps;
+	int n_classes;
+};
+
+struct ts_api_catalog {
+	int n;
+	struct ts_api_model m[TS_API_MAX_MODELS];
+};
+
+/**
+ * struct ts_genreq - a validated request.
+ * @model: index into the catalog it was parsed against.
+ * @class_label: -1 when not given (a class-conditional model then draws one
+ *               from the seed).
+ * @deadline_ms, @slo_scale: at most one > 0 (neither: the server default).
+ */
+struct ts_genreq {
+	int model;
+	char model_name[TS_API_NAME_MAX];
+	int n;
+	int width, height;
+	int steps;
+	double guidance_scale;
+	int class_label;
+	int has_seed;
+	uint64_t seed;
+	double deadline_ms;
+	double slo_scale;
+	size_t prompt_len;
+};
+
+/** struct ts_api_error - why a request was refused: HTTP status, field, message. */
+struct ts_api_error {
+	int status;
+	char field[TS_API_NAME_MAX];
+	char message[256];
+};
+
+/* 0 and *out filled, or TS_EINVAL and *err says which field and why (status 400). */
+int ts_genreq_parse(const char *body, size_t len, const struct ts_api_catalog *cat,
+		    struct ts_genreq *out, struct ts_api_error *err);
+
+/* Set *err (status, field or NULL, printf message); returns TS_EINVAL. */
+int ts_api_error_set(struct ts_api_error *err, int status, const char *field,
+		     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+#endif /* TS_SERVER_REQUEST_H */

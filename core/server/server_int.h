@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * core/server/server_int.h - the server's insides, shared by its files:
+ * the job table (jobs.c), the engine thread and its mailbox
+ * (engine_link.c), metrics (metrics.c), HTTP routing (http.c, sse.c,
+ * admin.c) and start/stop (server.c).
+ *
+ * Locking: everything below `mu` is guarded by it. The engine (eng, pool,
+ * cache, env) belongs to the engine thread alone; what HTTP threads need
+ * from it is copied out under `mu` after every engine tick.
+ */
+#ifndef TS_SERVER_SERVER_INT_H
+#define TS_SERVER_SERVER_INT_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clock.h"
+#include "groupcache.h"
+#include "round.h"
+#include "request.h"
+#include "server.h"
+
+struct ts_cost;
+struct ts_sim_env;
+struct MHD_Daemon;
+
+enum job_state {
+	JOB_QUEUED = 0,
+	JOB_RUNNING,
+	JOB_DECODING,
+	JOB_COMPLETED,
+	JOB_FAILED,
+	JOB_CANCELLED,
+};
+
+const char *job_state_name(enum job_state s);
+
+static inline int job_final(enum job_state s)
+{
+	return s >= JOB_COMPLETED;
+}
+
+/* One image of a job: one request of the engine. */
+struct job_sub {
+	int eidx;            /* engine request index, -1 before submission */
+	int steps_done;      /* including the interpolated part of a run in flight */
+	int finished;
+	double run_start;    /* engine time the current run was first seen */
+	double run_end;      /* its estimated end (busy_until_s), to notice a new run */
+	int run_steps, run_degree;
+	int run_base;        /* steps done before the current run */
+};
+
+struct ts_job {
+	char id[32];
+	uint64_t seq;
+	enum job_state state;
+	struct ts_genreq req;
+	int shape;           /* index into srv->shapes */
+	double created_s, started_s, finished_s, deadline_s, predicted_s;
+	int queue_pos;
+	int steps_total, steps_done;
+	int late, best_effort;
+	int cancel_req, cancel_sent, in_engine;
+	int shutdown;        /* cancelled by the server stopping: ends failed, not cancelled */
+	char error[160];
+	unsigned version;    /* bumped on every visible change (SSE, waiters) */
+	struct job_sub sub[TS_API_MAX_N];
+	struct ts_job *hnext;        /* id hash chain */
+	struct ts_job *lprev, *lnext; /* live list, submission order */
+	struct ts_job *mnext;        /* mailbox */
+};
+
+/*
+ * A (model, size, steps) the server has costed: step times from the cost
+ * table, resolved once (profiles at start, module-costed shapes on first
+ * request through the engine thread, which owns the cost book).
+ */
+struct srv_shape {
+	int model, width, height;
+	const struct ts_cost *cost;
+	int klass;
+	double min_step_s;   /* fastest step: widest allowed degree, batch 1 */
+	double base_step_s;  /* one device, batch 1: the standalone pace the SLO scales */
+	int min_degree;
+};
+
+#define SRV_MAX_SHAPES 128
+
+/* Admin and lookup work that must run on the engine thread. */
+enum link_op_kind { OP_SHAPE, OP_POLICY, OP_DRAIN, OP_LOAD, OP_UNLOAD };
+
+#define OP_MAX_PARAMS 16
+
+struct link_op {
+	enum link_op_kind kind;
+	char name[128];                 /* policy, or [model NAME] */
+	char params[OP_MAX_PARAMS][128]; /* "key=value" policy params */
+	int n_params;
+	int dev, model, width, height;
+	int done, rc, status;
+	char msg[256];
+	struct link_op *next;
+};
+
+/* Histograms with fixed upper bounds (seconds), Prometheus-style cumulative on output. */
+#define HIST_MAX_BUCKETS 16
+
+struct hist {
+	const double *le;
+	int n_le;
+	long count[HIST_MAX_BUCKETS + 1];
+	double sum;
+	long n;
+};
+
+void hist_init(struct hist *h, const double *le, int n_le);
+void hist_add(struct hist *h, double v);
+
+struct shape_metrics {
+	struct hist latency, queue;
+};
+
+#define ROLLING_N 100
+#define DEGREE_SLOTS 8 /* degrees 1, 2, 4, ... 128 */
+
+struct srv_metrics {
+	long submitted, completed, failed, cancelled, late, met, finished;
+	long rejected_full, rejected_deadline, bad_requests, best_effort;
+	unsigned char rolling[ROLLING_N];
+	int rolling_n, rolling_pos;
+	struct shape_metrics shape[SRV_MAX_SHAPES];
+	struct hist step_s[DEGREE_SLOTS];
+	double service_sum;
+	/* engine snapshot, copied by the engine thread */
+	struct ts_engine_stats est;
+	struct ts_groupcache_stats gst;
+	int n_devices, n_healthy, n_free;
+};
+
+struct ts_server {
+	pthread_mutex_t mu;
+	pthread_cond_t engine_cv; /* engine thread: mail arrived */
+	pthread_cond_t job_cv;    /* HTTP threads: some job or op changed */
+
+	/* engine thread only */
+	struct ts_config *cfg;
+	struct ts_sim_env *env;
+	struct ts_pool *pool;
+	struct ts_groupcache *cache;
+	struct ts_clock clock;
+	struct ts_engine *eng;
+	struct ts_config **kept_cfgs; /* policy params and reloaded files: live until stop */
+	int n_kept_cfgs;
+	double last_arrival;
+	pthread_t engine_thread;
+	int engine_started;
+
+	struct MHD_Daemon *mhd;
+	uint16_t port;
+
+	/* settings, read-only after start */
+	int queue_limit;
+	size_t max_body;
+	int infeasible_best_effort;
+	double default_slo_scale;
+	double tick_s;
+	char admin_token[256];
+	int has_admin_token;
+	double epoch0;       /* unix time at clock zero */
+	uint64_t id_nonce;
+
+	/* guarded by mu */
+	struct ts_api_catalog cat;
+	int model_loaded[TS_API_MAX_MODELS];
+	struct srv_shape shapes[SRV_MAX_SHAPES];
+	int n_shapes;
+	struct ts_job **jobs;  /* every job, submission order */
+	size_t n_jobs, cap_jobs;
+	struct ts_job **hash;
+	size_t hash_cap;
+	struct ts_job *mbox_head, **mbox_tail;
+	struct link_op *ops_head, **ops_tail;
+	struct ts_job live;    /* sentinel of the live list (submitted, not final) */
+	int n_live, n_queued;
+	int stopping, draining, ready;
+	int closing;         /* HTTP is stopping: blocked handlers return */
+	char policy[64];
+	struct srv_metrics m;
+};
+
+/* jobs.c */
+int jobs_init(struct ts_server *s);
+void jobs_release(struct ts_server *s);
+/* Under mu: a new queued job, added to the table and the mailbox. */
+struct ts_job *job_create(struct ts_server *s, const struct ts_genreq *rq, int shape);
+struct ts_job *job_find(struct ts_server *s, const char *id);
+void job_touch(struct ts_server *s, struct ts_job *j);
+
+/* engine_link.c */
+int link_start(struct ts_server *s);
+void link_stop(struct ts_server *s);
+/* Under mu: queue @op for the engine thread and wait until it is done. */
+void link_call(struct ts_server *s, struct link_op *op);
+/* Under mu: the shape index of (model, w, h), resolved through the engine if new; < 0 on error. */
+int link_shape(struct ts_server *s, int model, int w, int h, struct ts_api_error *err);
+
+/* server.c: a [model NAME] into the cost book and the catalog (engine thread or start). */
+int catalog_add_model(struct ts_server *s, struct ts_section *sec);
+
+/* metrics.c */
+void metrics_init(struct srv_metrics *m);
+void metrics_finish(struct ts_server *s, const struct ts_job *j);
+/* Prometheus text of everything; malloc'ed, *len its length. Under mu. */
+char *metrics_render(struct ts_server *s, size_t *len);
+
+/* http.c */
+int http_start(struct ts_server *s, const char *listen);
+void http_stop(struct ts_server *s);
+
+static inline double srv_now(struct ts_server *s)
+{
+	return ts_clock_now(&s->clock);
+}
+
+#endif /* TS_SERVER_SERVER_INT_H */
