@@ -49,4 +49,11 @@ t "profile: the CSV plans a request" $ts generate --config "$tmp/cp.ini" --model
 	--steps 4 --out "$tmp/g.safetensors"
 t "profile: bad --sizes refused" fails $ts profile --config "$tmp/c.ini" --model dit-s-64 \
 	--sizes 64 --out "$tmp/q.csv"
+# a decoder named by the model: the golden SD VAE case (4 latent channels, x2 upsampling)
+vae=$(pwd)/tests/data/golden/sd_vae_decoder/a.safetensors
+awk '{ print } $0 == "[model dit-s-64]" { print "decoder = vae" }' "$tmp/c.ini" > "$tmp/cd.ini"
+printf '\n[model vae]\nmodule = vae3d\nweights = %s\n' "$vae" >> "$tmp/cd.ini"
+t "generate: with a decoder" sh -c "$ts generate --config '$tmp/cd.ini' --model dit-s-64 \
+	--steps 3 --seed 2 --out '$tmp/img.safetensors' > '$tmp/img.txt'"
+t "generate: the image is a 16x16 PNG next to the latent" sh -c "grep -q '(16x16)' '$tmp/img.txt' && head -c 4 '$tmp/img.png' | od -c | grep -q 'P   N   G'"
 echo "1..$n"
