@@ -320,6 +320,8 @@ void ts_dispatch_report(struct ts_engine *e, const struct ts_run_report *rep)
 	/* Only completed steps count: the rest are run again, never twice. */
 	if (rep->steps_done >= 0 && rep->steps_done < run->steps)
 		run->steps = rep->steps_done;
+	if (rep->end_s > run->end_s)
+		e->st.overran++;
 	run->end_s = rep->end_s > run->start_s ? rep->end_s : run->start_s;
 	ts_dispatch_complete(e, rep->slot);
 }

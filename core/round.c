@@ -425,6 +425,8 @@ static void plan_point(struct ts_engine *e)
 		return;
 	if (!event_driven(e))
 		e->st.rounds++;
+	if (e->heap_n)
+		e->st.plans_busy++;
 	started = plan_once(e, &next_round_s, &longest);
 	if (started < 0)
 		started = 0;

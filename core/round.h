@@ -104,6 +104,8 @@ struct ts_engine_cfg {
  * @faults: runs that ended with a failed step; @bad_devices: devices marked
  *          unhealthy for it; @unbatched: batch joins refused because the cost
  *          table says batching does not pay (the request ran on its own).
+ * @overran: reported runs that ended after their estimated end (real executors);
+ * @plans_busy: plan points reached while runs were in flight.
  */
 struct ts_engine_stats {
 	long rounds, plan_calls, runs, rejected, migrations, swaps, failed;
@@ -111,6 +113,7 @@ struct ts_engine_stats {
 	double plan_wall_s, plan_max_s, gpu_s;
 	double swapped_at_s; /* last swap, NAN if none */
 	long faults, bad_devices, unbatched;
+	long overran, plans_busy;
 };
 
 struct ts_engine;
