@@ -36,7 +36,7 @@
 #define RC_MAX_OUT 256
 
 struct rc_opts {
-	const char *in, *out, *module_path;
+	const char *in, *out, *module_path, *backend;
 	int degree, threads;
 };
 
@@ -65,10 +65,11 @@ struct rc_job {
 static void run_case_usage(void)
 {
 	printf("usage: tetriserve run-case FILE.safetensors --out OUT.safetensors [--degree K]\n"
-	       "                              [--threads N] [--module-path DIRS]\n\n"
+	       "                              [--threads N] [--backend NAME] [--module-path DIRS]\n\n"
 	       "Evaluate a golden case with the module named in its metadata and write the\n"
-	       "outputs under the same keys. --degree K runs it sequence-parallel on K CPU\n"
-	       "virtual devices (N threads each; default: cores / K).\n");
+	       "outputs under the same keys. --degree K runs it sequence-parallel on K devices:\n"
+	       "CPU virtual devices (N threads each; default: cores / K), or those of --backend\n"
+	       "(e.g. cuda).\n");
 }
 
 static int parse_opts(int argc, char **argv, struct rc_opts *o)
@@ -78,18 +79,20 @@ static int parse_opts(int argc, char **argv, struct rc_opts *o)
 		{ "degree", required_argument, NULL, 'k' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "module-path", required_argument, NULL, 'm' },
+		{ "backend", required_argument, NULL, 'b' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
-	*o = (struct rc_opts){ .degree = 1 };
+	*o = (struct rc_opts){ .degree = 1, .backend = "cpu" };
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "o:k:t:m:", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:k:t:m:b:", lo, NULL)) != -1) {
 		switch (c) {
 		case 'o': o->out = optarg; break;
 		case 'k': o->degree = atoi(optarg); break;
 		case 't': o->threads = atoi(optarg); break;
 		case 'm': o->module_path = optarg; break;
+		case 'b': o->backend = optarg; break;
 		default: return TS_EINVAL;
 		}
 	}
@@ -343,17 +346,23 @@ static void unload_all(struct rc_job *j, struct ts_backend *be)
 	}
 }
 
-/* Open K CPU devices and a communicator over them, run the case, tear down. */
-static int run_on_cpu(struct rc_job *j, const struct rc_opts *o)
+/* Open K devices of the backend and a communicator over them, run the case, tear down. */
+static int run_on_devices(struct rc_job *j, const struct rc_opts *o)
 {
 	struct ts_backend *be;
 	struct ts_dev *devs[64];
 	size_t comm_bytes;
 	int err;
 
-	err = ts_backend_open("cpu", ts_host_api(), o->degree, o->threads, &j->be, &be);
+	err = ts_backend_open(o->backend, ts_host_api(), o->degree, o->threads, &j->be, &be);
 	if (err)
 		return err;
+	if (j->be->device_count(be) < o->degree) {
+		ts_err(WHO, "backend %s has %d devices, --degree %d needs more", o->backend,
+		       j->be->device_count(be), o->degree);
+		err = TS_ENODEV;
+		goto close_backend;
+	}
 	for (int r = 0; r < o->degree; r++)
 		devs[r] = j->be->device(be, r);
 	err = j->be->comm_create(be, devs, o->degree, &j->comm, &comm_bytes);
@@ -402,7 +411,7 @@ static int run_case(const struct rc_opts *o, struct ts_st *st, struct rc_outputs
 	if (!err)
 		err = configure_target(&tg, st, &cfg);
 	if (!err)
-		err = run_on_cpu(&j, o);
+		err = run_on_devices(&j, o);
 	if (tg.inst)
 		tg.model ? tg.model->release(tg.inst) : tg.dec->release(tg.inst);
 	ts_config_free(cfg);

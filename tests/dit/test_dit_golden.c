@@ -121,6 +121,11 @@ static void check_cli(void)
 	ok(WEXITSTATUS(system(cmd)) == 1 && access(out, F_OK) != 0, "a missing case file fails");
 	snprintf(cmd, sizeof(cmd), "grep -q 'none.safetensors' '%s/err'", dt_tmp);
 	ok(system(cmd) == 0, "the error names the file");
+	snprintf(cmd, sizeof(cmd), "'%s/tetriserve' run-case %s/a.safetensors --out '%s' "
+		 "--backend nosuch 2>'%s/err'", dt_builddir, DT_GOLDEN, out, dt_tmp);
+	ok(WEXITSTATUS(system(cmd)) == 1 && access(out, F_OK) != 0, "an unknown backend fails");
+	snprintf(cmd, sizeof(cmd), "grep -q \"unknown backend 'nosuch'\" '%s/err'", dt_tmp);
+	ok(system(cmd) == 0, "the error names the backend");
 }
 
 int main(int argc, char **argv)
