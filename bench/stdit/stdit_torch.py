@@ -4,8 +4,9 @@
 torch.nn module, written from ../shared/spec/models.md §4 (not upstream
 code), used to check bench/stdit's other side and to write extra test cases.
 
-  stdit_torch.py check DIR...        every DIR/*.safetensors case: outputs vs ours
-  stdit_torch.py bench [options]     time one forward with random weights
+  stdit_torch.py check DIR...          every DIR/*.safetensors case vs this model
+  stdit_torch.py prepare --out FILE    random weights and a request's inputs
+  stdit_torch.py bench FILE --out OUT  time the first guided step's forward, write its update
 
 The model takes Open-Sora's state_dict keys, so a golden case's tensors load
 as they are.
@@ -338,6 +339,8 @@ def cmd_check(dirs):
             if not f.endswith(".safetensors"):
                 continue
             w, meta = st_load(os.path.join(d, f))
+            if "config" not in meta or "input.x" not in w:
+                continue  # not a forward case (e.g. a sampling run)
             got = run_case(w, json.loads(meta["config"]))
             worst = 0.0
             for k in w:
@@ -355,38 +358,73 @@ def cmd_check(dirs):
         sys.exit(1)
 
 
-def bench_config(a):
-    return {"in_channels": 4, "patch_size": [1, 2, 2], "hidden_size": a.hidden, "depth": a.depth,
-            "num_heads": a.heads, "mlp_ratio": 4.0, "pred_sigma": True,
-            "caption_channels": a.caption_channels, "model_max_length": a.caption_len,
-            "qk_norm": True, "input_sq_size": 512}
+def rflow_t(i, steps, height, width, frames):
+    """RFLOW's transformed timestep i (spec §4.9)."""
+    eff = 1 if frames == 1 else max(frames // 17 * 5, 1)
+    ratio = math.sqrt(height * width / 512.0 ** 2) * math.sqrt(eff)
+    s = 1.0 - i / steps
+    return 1000.0 * ratio * s / (1 + (ratio - 1) * s)
+
+
+def cmd_prepare(a):
+    """Random weights (Open-Sora keys) and one request's inputs, for both sides."""
+    cfg = {"in_channels": 4, "patch_size": [1, 2, 2], "hidden_size": a.hidden, "depth": a.depth,
+           "num_heads": a.heads, "mlp_ratio": 4.0, "pred_sigma": True,
+           "caption_channels": a.caption_channels, "model_max_length": a.caption_len,
+           "qk_norm": True, "input_sq_size": 512}
+    torch.manual_seed(0)
+    model = STDiT3(cfg)
+    w = {}
+    for name, p in model.state_dict().items():
+        if name == "rope_freqs":
+            w["rope.freqs"] = p.float().numpy()
+            continue
+        scale = 0.05 if p.ndim == 1 else (1.0 if name.endswith("y_embedding") else
+                                          p[0].numel() ** -0.5)
+        w[name] = (torch.randn(p.shape) * scale).numpy()
+    lat_t = (a.frames // 17) * 5 + -(-(a.frames % 17) // 4)
+    w["input.z"] = torch.randn(1, 4, lat_t, a.height // 8, a.width // 8).numpy()
+    w["input.y"] = torch.randn(a.caption_len, a.caption_channels).numpy()
+    mask = np.zeros(a.caption_len, np.int64)
+    mask[:a.caption_len // 2] = 1
+    w["input.mask"] = mask
+    req = {"width": a.width, "height": a.height, "frames": a.frames, "steps": 30,
+           "guidance": 7.0, "fps": 24.0}
+    st_save(a.out, w, {"model": "stdit3", "config": json.dumps(cfg), "request": json.dumps(req)})
 
 
 def cmd_bench(a):
+    """Time the forward of the first guided step ([z; z], [caption; null]) and write its update."""
     torch.set_num_threads(a.threads)
-    cfg = bench_config(a)
-    torch.manual_seed(0)
-    model = STDiT3(cfg).eval()
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            p.copy_(torch.randn_like(p) * (0.05 if p.ndim == 1 else p[0].numel() ** -0.5))
-    B, L = 2, a.caption_len
-    x = torch.randn(B, 4, a.frames, a.lat_h, a.lat_w)
-    y = torch.randn(B, 1, L, a.caption_channels)
-    mask = torch.ones(B, L, dtype=torch.int64)
-    mask[:, L // 2:] = 0
-    ts = torch.tensor([900.0, 900.0])
-    fps = torch.tensor([24.0, 24.0])
-    hh = torch.tensor([a.lat_h * 8.0] * 2)
-    ww = torch.tensor([a.lat_w * 8.0] * 2)
+    w, meta = st_load(a.case)
+    cfg, req = json.loads(meta["config"]), json.loads(meta["request"])
+    model = STDiT3(cfg)
+    model.load(w)
+    model.eval()
+    z = torch.from_numpy(w["input.z"])
+    cap, mask = torch.from_numpy(w["input.y"]), torch.from_numpy(w["input.mask"])
+    null = model.y_embedder.y_embedding
+    del w
+    H, W, fr = req["height"], req["width"], req["frames"]
+    t0, t1 = rflow_t(0, req["steps"], H, W, fr), rflow_t(1, req["steps"], H, W, fr)
+    args = dict(mask=torch.stack([mask, mask]), fps=torch.tensor([req["fps"]] * 2),
+                height=torch.tensor([float(H)] * 2), width=torch.tensor([float(W)] * 2))
+    x, y = torch.cat([z, z]), torch.stack([cap, null])[:, None]
+    ts = torch.tensor([t0, t0])
     times = []
     with torch.no_grad():
+        model(x, ts, y, **args)  # warm-up, as the C side's
         for _ in range(a.reps):
-            t0 = time.perf_counter()
-            model(x, ts, y, mask=mask, fps=fps, height=hh, width=ww)
-            times.append(time.perf_counter() - t0)
+            start = time.perf_counter()
+            out = model(x, ts, y, **args)
+            times.append(time.perf_counter() - start)
+    v = out[1:, :4] + req["guidance"] * (out[:1, :4] - out[1:, :4])
+    z1 = z + v * ((t0 - t1) / 1000.0)
+    st_save(a.out, {"output.z1": z1.numpy()}, {"model": "stdit3"})
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"torch_forward_s={sorted(times)[len(times) // 2]:.3f} torch_peak_mib={peak:.0f}")
+    print(f"torch: forward {sorted(times)[len(times) // 2]:.3f} s (median of {a.reps}), "
+          f"peak RSS {peak:.0f} MiB")
+    print(f"torch_forward_s={sorted(times)[len(times) // 2]:.4f} torch_peak_mib={peak:.1f}")
 
 
 def main():
@@ -394,16 +432,19 @@ def main():
     sub = p.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("check")
     c.add_argument("dirs", nargs="+")
+    pr = sub.add_parser("prepare")
+    pr.add_argument("--out", required=True)
+    for k, v in (("hidden", 1152), ("depth", 2), ("heads", 16), ("frames", 17), ("height", 240),
+                 ("width", 432), ("caption_len", 300), ("caption_channels", 4096)):
+        pr.add_argument("--" + k.replace("_", "-"), type=int, default=v)
     b = sub.add_parser("bench")
-    for k, v in (("hidden", 1152), ("depth", 2), ("heads", 16), ("frames", 5), ("lat_h", 30),
-                 ("lat_w", 54), ("caption_len", 300), ("caption_channels", 4096),
-                 ("threads", 2), ("reps", 3)):
-        b.add_argument("--" + k.replace("_", "-"), type=int, default=v)
+    b.add_argument("case")
+    b.add_argument("--out", required=True)
+    b.add_argument("--threads", type=int, default=2)
+    b.add_argument("--reps", type=int, default=3)
     a = p.parse_args()
-    if a.cmd == "check":
-        cmd_check(a.dirs)
-    else:
-        cmd_bench(a)
+    {"check": lambda: cmd_check(a.dirs), "prepare": lambda: cmd_prepare(a),
+     "bench": lambda: cmd_bench(a)}[a.cmd]()
 
 
 if __name__ == "__main__":
