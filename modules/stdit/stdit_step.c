@@ -54,13 +54,18 @@ static int req_shape(const struct stdit_model *m, const struct ts_req_params *p,
 	return 0;
 }
 
-/* The caption: rows <= L of cap_ch floats, and a mask of as many entries (or none). */
-static int check_caption(const struct stdit_model *m, const struct ts_req_params *p)
+/*
+ * The caption: rows <= L of cap_ch floats, and a mask of as many entries (or
+ * none). plan() checks one when given; only begin() needs one, so cost tables
+ * and the simulator can plan video shapes without captions.
+ */
+static int check_caption(const struct stdit_model *m, const struct ts_req_params *p,
+			 int required)
 {
 	const struct ts_tensor *y = p->cond, *mk = p->cond_mask;
 	int64_t rows;
 
-	if (!y && m->cap_y)
+	if (!y && (m->cap_y || !required))
 		return 0;
 	if (!y) {
 		m->host->log(TS_LOG_ERROR, ST_WHO,
@@ -103,7 +108,7 @@ int stdit_plan(void *model, const struct ts_req_params *p, struct ts_work *w)
 	struct req_shape s;
 
 	ST_TRY(req_shape(m, p, &s));
-	ST_TRY(check_caption(m, p));
+	ST_TRY(check_caption(m, p, 0));
 	memset(w, 0, sizeof(*w));
 	w->steps = s.steps;
 	w->tokens = s.tg * s.S;
@@ -167,7 +172,7 @@ int stdit_begin(void *model, const struct ts_work *w, const struct ts_req_params
 	double t[ST_MAX_STEPS];
 
 	ST_TRY(req_shape(m, p, &s));
-	ST_TRY(check_caption(m, p));
+	ST_TRY(check_caption(m, p, 1));
 	memset(st, 0, sizeof(*st));
 	st->magic = ST_STATE_MAGIC;
 	st->steps = w->steps;

@@ -9,7 +9,7 @@
  *  - two requests stepped together give what each gives alone;
  *  - from a given z, the run equals Open-Sora 1.2's RFLOW loop computed in
  *    float64 by tests/stdit/make_cases.py (tests/data/stdit/rflow_run);
- *  - plan's refusals (no caption, bad sampler) and finish before the end.
+ *  - refusals: no caption (at begin), a bad sampler, finish before the end.
  *
  * Device set of degree k = devices 0..k-1; a move copies the latent from
  * device 0 to the others, as a migration would.
@@ -264,11 +264,19 @@ static void check_refusals(struct st_rig *r, const struct ts_req_params *good)
 	struct ts_work w;
 	struct ts_tensor out = { 0 };
 	float *lat = NULL;
+	void *state;
 
 	p.cond = NULL;
 	st_capture();
-	ok(r->ops->plan(r->model, &p, &w) != 0 && st_logged("T5 text encoder is not part"),
-	   "a request without caption embeddings is refused, saying why");
+	ok(r->ops->plan(r->model, &p, &w) == 0, "plan needs no caption (cost tables, simulator)");
+	state = calloc(1, w.state_bytes);
+	lat = calloc((size_t)w.latent_elems, sizeof(float));
+	ok(state && lat && r->ops->begin(r->model, &w, &p, state, lat) != 0 &&
+	   st_logged("T5 text encoder is not part"),
+	   "begin refuses a request without caption embeddings, saying why");
+	free(state);
+	free(lat);
+	lat = NULL;
 	p = *good;
 	p.sampler = "ddim";
 	ok(r->ops->plan(r->model, &p, &w) != 0 && st_logged("unknown sampler 'ddim'"),
