@@ -128,21 +128,32 @@ static enum adm admit(struct http_req *r, const struct ts_genreq *rq, struct ts_
 
 static json_t *result_json(struct ts_server *s, const struct ts_job *j)
 {
-	json_t *data = json_array();
+	json_t *data = json_array(), *o;
 
-	/*
-	 * The engine here runs the simulated executor: steps take their
-	 * cost-table time and produce no pixels, so an image is absent rather
-	 * than made up. "images" says so, and an OpenAI client sees data
-	 * entries without b64_json.
-	 */
 	for (int i = 0; data && i < j->req.n; i++)
-		json_array_append_new(data, json_pack("{s:i}", "index", i));
-	return json_pack("{s:i,s:o*,s:s,s:s,s:s,s:s,s:{s:i,s:i}}", "created",
-			 (int)http_unix(s, j->created_s), "data", data, "id", j->id,
-			 "output_format", "png", "images", "none: the sim executor computes no pixels",
-			 "status", job_state_name(j->state), "usage", "steps",
-			 j->steps_done, "images", j->req.n);
+		json_array_append_new(data, j->has_images ?
+				      json_pack("{s:i,s:s}", "index", i, "b64_json", j->b64[i]) :
+				      json_pack("{s:i}", "index", i));
+	o = json_pack("{s:i,s:o*,s:s,s:s,s:s,s:s,s:{s:i,s:i}}", "created",
+		      (int)http_unix(s, j->created_s), "data", data, "id", j->id, "output_format",
+		      "png", "size", "", "status", job_state_name(j->state), "usage", "steps",
+		      j->steps_done, "images", j->req.n);
+	if (o) {
+		char size[32];
+
+		snprintf(size, sizeof(size), "%dx%d", j->req.width, j->req.height);
+		json_object_set_new(o, "size", json_string(size));
+	}
+	/*
+	 * The sim executor (or a model without a decoder) makes no pixels: the
+	 * entries then have no b64_json, and "images" says why, rather than
+	 * an image being made up.
+	 */
+	if (o && !j->has_images)
+		json_object_set_new(o, "images", json_string(s->rt ?
+			"none: the model names no decoder" :
+			"none: the sim executor computes no pixels"));
+	return o;
 }
 
 static enum MHD_Result reply_final(struct http_req *r, struct ts_job *j)

@@ -84,10 +84,20 @@ static void op_shape(struct ts_server *s, struct link_op *op)
 			 SRV_MAX_SHAPES);
 		return;
 	}
+	sh = &s->shapes[s->n_shapes];
+	if (s->rt) {
+		if (real_shape(s, op->model, op->width, op->height, sh)) {
+			op->rc = TS_ERANGE;
+			snprintf(op->msg, sizeof(op->msg), "model %s cannot run %dx%d", m->name,
+				 op->width, op->height);
+			return;
+		}
+		s->n_shapes++;
+		return;
+	}
 	c = ts_costbook_find(s->env->costs, m->name, op->width, op->height, 1);
 	if (!c)
 		c = ts_sim_model_cost(s->env, m->name, op->width, op->height, 1, m->default_steps);
-	sh = &s->shapes[s->n_shapes];
 	*sh = (struct srv_shape){ .model = op->model, .width = op->width, .height = op->height };
 	if (!c || shape_fill(s, sh, c)) {
 		op->rc = TS_ERANGE;
@@ -159,17 +169,24 @@ static int keep_config(struct ts_server *s, struct ts_config *cfg)
 static int policy_section(struct ts_server *s, const struct ts_policy_ops *ops,
 			  const struct link_op *op, struct ts_section **out)
 {
+	struct ts_section *conf = ts_config_section(s->cfg, "scheduler"), *sec;
 	struct ts_config *cfg = ts_config_new();
-	struct ts_section *sec;
 	int err;
 
 	if (!cfg)
 		return TS_ENOMEM;
 	sec = ts_config_section_get(cfg, "scheduler");
 	err = sec ? ts_section_set(sec, "policy", ops->name, "(admin)") : TS_ENOMEM;
-	if (!err && s->env->policy && !strcmp(s->env->policy, ops->name))
-		for (int i = 0; !err && i < s->env->n_params; i++)
-			err = set_kv(sec, s->env->params[i]);
+	if (!err && conf && ts_section_raw(conf, "policy", NULL) &&
+	    !strcmp(ts_cfg_str(conf, "policy"), ops->name)) {
+		for (int i = 0; !err && i < ts_section_key_count(conf); i++) {
+			const char *k = ts_section_key_at(conf, i);
+
+			if (strcmp(k, "policy") && strcmp(k, "round_steps") && strcmp(k, "round_ms"))
+				err = ts_section_set(sec, k, ts_section_raw(conf, k, NULL),
+						     "(config)");
+		}
+	}
 	for (int i = 0; !err && op && i < op->n_params; i++)
 		err = set_kv(sec, op->params[i]);
 	if (!err)
@@ -262,6 +279,13 @@ static void op_load(struct ts_server *s, struct link_op *op, int load)
 	if (i >= 0) {
 		s->model_loaded[i] = 1;
 		snprintf(op->msg, sizeof(op->msg), "model %.64s loaded", op->name);
+		return;
+	}
+	if (s->rt) {
+		op->rc = TS_ENOTSUP;
+		op->status = 501;
+		snprintf(op->msg, sizeof(op->msg), "loading a new model at run time needs [pool] "
+			 "backend = sim here; the real executor loads models at start");
 		return;
 	}
 	op->rc = ts_config_load(ts_config_path(s->cfg), &fresh);
@@ -361,6 +385,14 @@ static int submit_one(struct ts_server *s, struct ts_job *j)
 {
 	const struct srv_shape *sh = &s->shapes[j->shape];
 	double now = fmax(srv_now(s), s->last_arrival);
+	int err;
+
+	if (s->rt) {
+		err = real_submit(s, j, now);
+		if (!err)
+			s->last_arrival = now;
+		return err;
+	}
 
 	for (int i = 0; i < j->req.n; i++) {
 		struct ts_req_spec spec = {
@@ -369,8 +401,7 @@ static int submit_one(struct ts_server *s, struct ts_job *j)
 			.width = j->req.width, .height = j->req.height, .frames = 1,
 			.cost = sh->cost, .klass = (uint32_t)sh->klass,
 		};
-		int err = ts_engine_submit(s->eng, &spec, &j->sub[i].eidx);
-
+		err = ts_engine_submit(s->eng, &spec, &j->sub[i].eidx);
 		if (err) {
 			/* Images already in the engine are cancelled with the job. */
 			for (int k = 0; k < i; k++)
@@ -465,6 +496,8 @@ static int sub_steps(struct ts_server *s, struct job_sub *sub, const struct ts_r
 		sub->run_degree = r->last_degree;
 		sub->run_base = r->steps_done;
 	}
+	if (s->rt) /* the real executor counts steps as they finish */
+		return real_progress(s, sub->eidx);
 	per = (sub->run_end - sub->run_start) / sub->run_steps;
 	k = per > 0 ? (int)floor((now - sub->run_start) / per) : 0;
 	if (k > sub->run_steps - 1)
@@ -481,21 +514,26 @@ struct sync_acc {
 static void job_finalise(struct ts_server *s, struct ts_job *j, int n_done, int n_fail,
 			 double fin)
 {
-	if (n_done == j->req.n)
-		j->state = JOB_COMPLETED;
-	else if (j->cancel_req)
+	int dec = 0;
+
+	live_del(s, j);
+	if (n_done == j->req.n) {
+		j->steps_done = j->steps_total;
+		dec = s->rt ? real_finished(s, j) : 0;
+		if (dec > 0)
+			return; /* the decode thread completes it */
+		j->state = dec ? JOB_FAILED : JOB_COMPLETED;
+		if (dec)
+			snprintf(j->error, sizeof(j->error), "no latent to decode (out of memory)");
+	} else if (j->cancel_req) {
 		j->state = j->shutdown ? JOB_FAILED : JOB_CANCELLED;
-	else if (n_fail)
-		j->state = JOB_FAILED;
-	else
-		j->state = JOB_CANCELLED;
+	} else {
+		j->state = n_fail ? JOB_FAILED : JOB_CANCELLED;
+	}
 	if (j->state == JOB_FAILED && !j->error[0])
 		snprintf(j->error, sizeof(j->error),
 			 "the engine failed it: no healthy device set could run it, or a step failed");
 	j->finished_s = fin;
-	if (j->state == JOB_COMPLETED)
-		j->steps_done = j->steps_total;
-	live_del(s, j);
 	metrics_finish(s, j);
 }
 
@@ -626,12 +664,17 @@ static void *engine_main(void *arg)
 
 int link_start(struct ts_server *s)
 {
-	const char *name = ts_sim_env_policy(s->env);
+	const char *name = s->env ? ts_sim_env_policy(s->env) : NULL;
 	const struct ts_policy_ops *ops;
 	struct ts_engine_cfg ec;
 	struct ts_section *sec;
 	int err;
 
+	if (s->rt || !s->env) {
+		/* The real executor: real_open() built the engine. */
+		err = s->rt ? 0 : real_open(s);
+		goto thread;
+	}
 	if (!name) {
 		ts_err("server", "%s: [scheduler] policy is not set", ts_config_path(s->cfg));
 		return TS_EINVAL;
@@ -652,6 +695,7 @@ int link_start(struct ts_server *s)
 		return err;
 	/* Real time: a step takes its cost-table seconds on the wall clock. */
 	ts_clock_init_real(&s->clock);
+	s->clk = &s->clock;
 	ec = (struct ts_engine_cfg){
 		.pool = s->pool, .cache = s->cache, .clock = &s->clock, .exec = ts_exec_sim(),
 		.round_steps = s->env->round_steps, .round_ms = s->env->round_ms,
@@ -665,6 +709,9 @@ int link_start(struct ts_server *s)
 	if (err)
 		return err;
 	snprintf(s->policy, sizeof(s->policy), "%s", ops->name);
+thread:
+	if (err)
+		return err;
 	s->m.n_devices = s->m.n_healthy = s->m.n_free = s->pool->n;
 	err = pthread_create(&s->engine_thread, NULL, engine_main, s);
 	if (err)
@@ -683,11 +730,15 @@ void link_stop(struct ts_server *s)
 		pthread_join(s->engine_thread, NULL);
 		s->engine_started = 0;
 	}
-	ts_engine_free(s->eng);
+	if (s->real) {
+		real_close(s);
+	} else {
+		ts_engine_free(s->eng);
+		ts_groupcache_free(s->cache);
+		ts_pool_free(s->pool);
+	}
 	s->eng = NULL;
-	ts_groupcache_free(s->cache);
 	s->cache = NULL;
-	ts_pool_free(s->pool);
 	s->pool = NULL;
 	for (int i = 0; i < s->n_kept_cfgs; i++)
 		ts_config_free(s->kept_cfgs[i]);

@@ -54,8 +54,10 @@ int jobs_init(struct ts_server *s)
 
 void jobs_release(struct ts_server *s)
 {
-	for (size_t i = 0; i < s->n_jobs; i++)
+	for (size_t i = 0; i < s->n_jobs; i++) {
+		job_free_images(s->jobs[i]);
 		free(s->jobs[i]);
+	}
 	free(s->jobs);
 	free(s->hash);
 	s->jobs = NULL;

@@ -4,11 +4,13 @@
  * models being served (the catalog the request parser checks against),
  * the engine thread, then HTTP; and the drain on stop.
  *
- * The engine runs the simulated executor on the real clock: every step
- * takes its cost-table time on the wall clock, so admission, deadlines,
- * progress, metrics and the job lifecycle are real, but no pixels are
- * computed (the real executor, core/exec_real.c, is another room's work in
- * progress; results say "images": "none ..." until it is wired in).
+ * Two engines behind the same API, by [pool] backend: cpu or cuda run the
+ * models on the devices through the real executor and decode PNGs
+ * (real.c); sim runs the simulated executor on the real clock, every step
+ * taking its cost-table time on the wall clock, so admission, deadlines,
+ * progress, metrics and the job lifecycle are real but no pixels are made
+ * (results say "images": "none ..."): the profiles of GPUs this machine
+ * lacks, and the tests' millisecond model.
  */
 #include <errno.h>
 #include <math.h>
@@ -191,14 +193,12 @@ int ts_server_start(struct ts_config *cfg, const struct ts_server_opts *o,
 	err = settings(s, srv);
 	if (!err)
 		err = jobs_init(s);
-	if (!err)
+	/* sim: cost tables on the wall clock; cpu/cuda: the real executor (real.c). */
+	if (!err && !strcmp(ts_cfg_str(ts_config_section_get(cfg, "pool"), "backend"), "sim")) {
 		err = ts_sim_env_from_config(cfg, &s->env);
-	if (!err)
-		err = catalog_build(s);
-	if (!err && strcmp(ts_cfg_str(ts_config_section_get(cfg, "pool"), "backend"), "sim"))
-		ts_warn("server", "[pool] backend = %s: steps are simulated on the wall clock "
-			"(the real executor is not wired into the server yet)",
-			ts_cfg_str(ts_config_section_get(cfg, "pool"), "backend"));
+		if (!err)
+			err = catalog_build(s);
+	}
 	if (!err)
 		err = link_start(s);
 	if (err) {
@@ -238,7 +238,7 @@ static void wait_for(struct ts_server *s, double seconds)
 
 static int busy(const struct ts_server *s)
 {
-	return s->n_live || s->mbox_head;
+	return s->n_live || s->mbox_head || s->n_decoding;
 }
 
 void ts_server_stop(struct ts_server *s, double grace_s)

@@ -24,6 +24,8 @@
 
 struct ts_cost;
 struct ts_sim_env;
+struct ts_rt;
+struct srv_real;
 struct MHD_Daemon;
 
 enum job_state {
@@ -70,7 +72,11 @@ struct ts_job {
 	struct job_sub sub[TS_API_MAX_N];
 	struct ts_job *hnext;        /* id hash chain */
 	struct ts_job *lprev, *lnext; /* live list, submission order */
-	struct ts_job *mnext;        /* mailbox */
+	struct ts_job *mnext;        /* mailbox, then the decode queue */
+	/* real executor only: final latents (copies), then the PNGs as base64 */
+	struct ts_tensor lat[TS_API_MAX_N];
+	char *b64[TS_API_MAX_N];
+	int has_images;
 };
 
 /*
@@ -147,7 +153,10 @@ struct ts_server {
 
 	/* engine thread only */
 	struct ts_config *cfg;
-	struct ts_sim_env *env;
+	struct ts_clock *clk;     /* the engine's real clock */
+	struct ts_sim_env *env;   /* sim executor: cost tables on the wall clock */
+	struct ts_rt *rt;         /* real executor: models run on the [pool] devices */
+	struct srv_real *real;    /* its decoders and the decode thread */
 	struct ts_pool *pool;
 	struct ts_groupcache *cache;
 	struct ts_clock clock;
@@ -184,7 +193,7 @@ struct ts_server {
 	struct ts_job *mbox_head, **mbox_tail;
 	struct link_op *ops_head, **ops_tail;
 	struct ts_job live;    /* sentinel of the live list (submitted, not final) */
-	int n_live, n_queued;
+	int n_live, n_queued, n_decoding;
 	int stopping, draining, ready;
 	int closing;         /* HTTP is stopping: blocked handlers return */
 	char policy[64];
@@ -222,7 +231,18 @@ void http_stop(struct ts_server *s);
 
 static inline double srv_now(struct ts_server *s)
 {
-	return ts_clock_now(&s->clock);
+	return ts_clock_now(s->clk);
 }
+
+/* real.c: the real executor (ts_rt) behind the server, and its decoders. */
+int real_open(struct ts_server *s);
+void real_close(struct ts_server *s);
+/* Engine thread, under mu. */
+int real_shape(struct ts_server *s, int model, int w, int h, struct srv_shape *sh);
+int real_submit(struct ts_server *s, struct ts_job *j, double now);
+int real_progress(struct ts_server *s, int eidx);
+/* All images done: 1 when the job went to the decode thread, 0 to complete it now, < 0 failed. */
+int real_finished(struct ts_server *s, struct ts_job *j);
+void job_free_images(struct ts_job *j);
 
 #endif /* TS_SERVER_SERVER_INT_H */
