@@ -7,7 +7,7 @@
  * included) for bench/vae/run, and writes the pixels so the torch side can
  * compare them.
  *
- *   bench_vae FILE [--threads 2] [--reps 3] [--budget-mib 0] [--out OUT]
+ *   bench_vae FILE [--threads 2] [--reps 3] [--budget-mib 0] [--out OUT] [--verbose]
  */
 #include <getopt.h>
 #include <libgen.h>
@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <tetri/tetri.h>
@@ -32,7 +33,7 @@ struct bench {
 	struct ts_tensor z, out;
 	int reps;
 	uint64_t budget;
-	double *times;
+	double *times, *cpu;
 };
 
 static double now_s(void)
@@ -58,6 +59,16 @@ static double peak_rss_mib(void)
 	return kb / 1024.0;
 }
 
+/* CPU seconds of the whole process (every thread), user and system. */
+static double cpu_s(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec +
+	       (double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec;
+}
+
 static int on_dev(struct ts_dev *dev, int rank, void *arg)
 {
 	struct bench *b = arg;
@@ -65,12 +76,13 @@ static int on_dev(struct ts_dev *dev, int rank, void *arg)
 	int err = b->ops->load(b->dec, dev, &w);
 
 	for (int i = 0; !err && i < b->reps; i++) {
-		double t0 = now_s();
+		double t0 = now_s(), c0 = cpu_s();
 
 		b->host->free(b->out.data);
 		b->out.data = NULL;
 		err = b->ops->decode(b->dec, dev, w, &b->z, b->budget, &b->out);
 		b->times[i] = now_s() - t0;
+		b->cpu[i] = cpu_s() - c0;
 	}
 	if (w)
 		b->ops->unload(b->dec, dev, w);
@@ -136,6 +148,7 @@ int main(int argc, char **argv)
 		{ "reps", required_argument, NULL, 'r' },
 		{ "budget-mib", required_argument, NULL, 'b' },
 		{ "out", required_argument, NULL, 'o' },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct bench b = { .host = ts_host_api(), .reps = 3 };
@@ -144,12 +157,13 @@ int main(int argc, char **argv)
 	struct ts_module *mod;
 	int threads = 2, c, err;
 
-	while ((c = getopt_long(argc, argv, "t:r:b:o:", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:r:b:o:v", lo, NULL)) != -1) {
 		switch (c) {
 		case 't': threads = atoi(optarg); break;
 		case 'r': b.reps = atoi(optarg); break;
 		case 'b': b.budget = (uint64_t)atoll(optarg) << 20; break;
 		case 'o': out = optarg; break;
+		case 'v': ts_log_set_level(TS_LOG_DEBUG); break;
 		default: return 2;
 		}
 	}
@@ -161,7 +175,8 @@ int main(int argc, char **argv)
 	snprintf(self, sizeof(self), "%s", argv[0]);
 	snprintf(so, sizeof(so), "%s/../modules/vae3d.so", dirname(self));
 	b.times = calloc((size_t)b.reps, sizeof(double));
-	err = b.times ? ts_module_load_file(so, &mod) : TS_ENOMEM;
+	b.cpu = calloc((size_t)b.reps, sizeof(double));
+	err = b.times && b.cpu ? ts_module_load_file(so, &mod) : TS_ENOMEM;
 	b.ops = err ? NULL : ts_find_decoder("vae3d");
 	if (!err && b.ops)
 		err = run(&b, argv[optind], threads, out);
@@ -170,13 +185,15 @@ int main(int argc, char **argv)
 		       (long long)b.out.shape[1], (long long)b.out.shape[2],
 		       (long long)b.out.shape[3]);
 		qsort(b.times, (size_t)b.reps, sizeof(double), cmp_double);
+		qsort(b.cpu, (size_t)b.reps, sizeof(double), cmp_double);
 		for (int i = 0; i < b.reps; i++)
 			printf(" %.3f", b.times[i]);
-		printf(" s\nours_decode_s=%.4f ours_peak_mib=%.1f\n", b.times[b.reps / 2],
-		       peak_rss_mib());
+		printf(" s\nours_decode_s=%.4f ours_cpu_s=%.4f ours_peak_mib=%.1f\n",
+		       b.times[b.reps / 2], b.cpu[b.reps / 2], peak_rss_mib());
 	}
 	b.host->free(b.out.data);
 	free(b.times);
+	free(b.cpu);
 	ts_module_unload_all();
 	if (err || !b.ops)
 		fprintf(stderr, "bench_vae: %s\n", ts_strerror(err ? err : TS_ENOENT));

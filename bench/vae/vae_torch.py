@@ -12,7 +12,8 @@ ldm key names), checked against the golden cases before it is timed.
                                   [1, 4, size, size] to FILE, for both sides
   vae_torch.py bench FILE [--reps 3] [--threads 2] [--ours OUT]
                                   time the decode of FILE's latent; prints torch_decode_s
-                                  (median) and torch_peak_mib (VmHWM, weights included);
+                                  and torch_cpu_s (medians: wall, process CPU) and
+                                  torch_peak_mib (VmHWM, weights included);
                                   with --ours, the C side's output is compared too
 """
 import argparse
@@ -213,13 +214,15 @@ def bench(path, reps, threads, ours):
     t, meta = st_read(path)
     m = from_file(t, meta)
     z = torch.from_numpy(t["input.z"].copy())
-    times = []
+    times, cpu = [], []
     with torch.no_grad():
         for _ in range(reps):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             y = m(z)
             times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
     times.sort()
+    cpu.sort()
     print("torch decode %s: %s s" % (list(y.shape), " ".join("%.3f" % s for s in times)))
     if ours:
         o, _ = st_read(ours)
@@ -227,7 +230,8 @@ def bench(path, reps, threads, ours):
         print("ours vs torch on this latent: rel_err_inf %.2e" % e)
         if e >= 1e-4:
             sys.exit("vae_torch.py: our decode differs from torch's (%.2e)" % e)
-    print("torch_decode_s=%.4f torch_peak_mib=%.1f" % (times[len(times) // 2], peak_mib()))
+    print("torch_decode_s=%.4f torch_cpu_s=%.4f torch_peak_mib=%.1f"
+          % (times[len(times) // 2], cpu[len(cpu) // 2], peak_mib()))
 
 
 def main():

@@ -116,6 +116,11 @@ int vae_sd_images(struct vae_dec *d, struct ts_dev *dev, void **w, const float *
 	}
 	d->host->free(tmp);
 	note_peak(d, &cx);
+	d->host->log(TS_LOG_DEBUG, VAE_WHO, "%lld images of %lldx%lld latent pixels, %s: activations "
+		     "peaked at %llu bytes (estimate %llu per image, budget %llu)", (long long)n,
+		     (long long)h, (long long)wd, per >= 1 ? "whole" : "in bands",
+		     (unsigned long long)cx.peak_bytes, (unsigned long long)one,
+		     (unsigned long long)budget);
 	return err;
 }
 

@@ -11,6 +11,7 @@
 #include "cpu/cpu.h"
 #include "image_png.h"
 #include "video_mp4.h"
+#include "log.h"
 #include "vaetest.h"
 
 #define SD_A "tests/data/golden/sd_vae_decoder/a.safetensors"
@@ -426,6 +427,39 @@ static void test_cost(struct vaetest *vt)
 	ts_config_free(cfg);
 }
 
+static char peak_line[512];
+
+static void peak_sink(enum ts_log_level lvl, const char *line, void *arg)
+{
+	if (strstr(line, "activations peaked"))
+		snprintf(peak_line, sizeof(peak_line), "%s", line);
+}
+
+/*
+ * The per-image memory estimate that decides between whole passes and bands
+ * must not be below what a whole decode really holds (the module logs both).
+ */
+static void test_estimate(struct vaetest *vt, int h, int w)
+{
+	const char *kv[] = { "weights=" SD_A, "latent_scale=1", NULL };
+	struct ts_tensor z = { .dtype = TS_F32, .ndim = 4, .shape = { 1, 4, h, w } }, out = { 0 };
+	unsigned long long peak = 0, est = 0;
+	const char *p;
+
+	z.data = latent(h, w);
+	peak_line[0] = '\0';
+	ts_log_set_sink(peak_sink, NULL);
+	run(vt, kv, &z, 0, 0, &out);
+	ts_log_set_sink(NULL, NULL);
+	p = strstr(peak_line, "peaked at ");
+	if (ok(p && sscanf(p, "peaked at %llu bytes (estimate %llu", &peak, &est) == 2,
+	       "%dx%d: the decode logs its peak and estimate", h, w))
+		ok(peak <= est && est < 2 * peak, "%dx%d: estimate %llu >= measured peak %llu, "
+		   "within 2x", h, w, est, peak);
+	vt->host->free(out.data);
+	free(z.data);
+}
+
 int main(int argc, char **argv)
 {
 	struct vaetest vt;
@@ -439,6 +473,8 @@ int main(int argc, char **argv)
 	test_pipeline(&vt);
 	test_files(&vt);
 	test_cost(&vt);
+	test_estimate(&vt, 40, 36);
+	test_estimate(&vt, 9, 13);
 	vaetest_close(&vt);
 	return tap_done();
 }
