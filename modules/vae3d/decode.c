@@ -177,16 +177,26 @@ static int decode_sd(struct vae_dec *d, struct ts_dev *dev, void **w, const stru
 	return err;
 }
 
-/* The temporal VAE on [B, z, T, h, w] host -> *out (allocated) [B, C, frames, h, w]. */
+/*
+ * The temporal VAE on [B, z, T, h, w] host -> *out (allocated) [B, C, frames,
+ * h, w], whole: upstream decodes a latent (or a pipeline chunk) in one piece,
+ * and GroupNorm over all its frames would change if it were split.
+ */
 static int decode_tv(struct vae_dec *d, struct ts_dev *dev, void **w, const float *z,
-		     const int64_t *shape, int64_t frames, struct ts_tensor *out)
+		     const int64_t *shape, int64_t frames, uint64_t budget, struct ts_tensor *out)
 {
+	uint64_t need = tv_decode_bytes(&d->tv, shape[0], shape[2], shape[3], shape[4]);
 	struct vctx cx;
 	struct vt x;
 	int err;
 
+	if (budget && need > budget)
+		d->host->log(TS_LOG_WARN, VAE_WHO, "temporal decode of %lld latent frames needs about "
+			     "%llu bytes, over the budget of %llu: decoding it whole anyway",
+			     (long long)shape[2], (unsigned long long)need,
+			     (unsigned long long)budget);
 	vae_ctx_init(&cx, d, dev, w, 1);
-	cx.pool_max = VAE_POOL;
+	cx.pool_max = budget ? 0 : VAE_POOL;
 	err = vae_upload(&cx, &x, z, shape[0], shape[1], shape[2], shape[3], shape[4]);
 	if (err)
 		return err;
@@ -200,6 +210,9 @@ static int decode_tv(struct vae_dec *d, struct ts_dev *dev, void **w, const floa
 		err = vae_download(&cx, &x, out->data);
 	vt_free(&cx, &x);
 	note_peak(d, &cx);
+	d->host->log(TS_LOG_DEBUG, VAE_WHO, "temporal decode of %lld latent frames: activations "
+		     "peaked at %llu bytes (estimate %llu)", (long long)shape[2],
+		     (unsigned long long)cx.peak_bytes, (unsigned long long)need);
 	return err;
 }
 
@@ -220,8 +233,8 @@ static void copy_frames(const float *src, int64_t Ts, int64_t t0, float *dst, in
 
 /* One chunk of latent frames through the temporal VAE into the joined video @v. */
 static int os_chunk(struct vae_dec *d, struct ts_dev *dev, void **w, const float *z,
-		    const int64_t *zs, int64_t t0, int64_t n, int64_t nf, float *v, int64_t F,
-		    int64_t *at)
+		    const int64_t *zs, int64_t t0, int64_t n, int64_t nf, uint64_t budget, float *v,
+		    int64_t F, int64_t *at)
 {
 	int64_t S = zs[3] * zs[4], cs[5] = { zs[0], zs[1], n, zs[3], zs[4] };
 	float *cz = d->host->alloc(sizeof(float) * (size_t)(zs[0] * zs[1] * n * S));
@@ -230,7 +243,7 @@ static int os_chunk(struct vae_dec *d, struct ts_dev *dev, void **w, const float
 
 	if (!err) {
 		copy_frames(z, zs[2], t0, cz, n, 0, n, zs[0] * zs[1], S);
-		err = decode_tv(d, dev, w, cz, cs, nf, &part);
+		err = decode_tv(d, dev, w, cz, cs, nf, budget, &part);
 	}
 	if (!err && *at + part.shape[2] > F) {
 		d->host->log(TS_LOG_ERROR, VAE_WHO, "temporal chunks give more than %lld frames",
@@ -270,7 +283,7 @@ static int decode_opensora(struct vae_dec *d, struct ts_dev *dev, struct vae_wei
 		int64_t n = zs[2] - t0 < chunk ? zs[2] - t0 : chunk;
 
 		err = os_chunk(d, dev, vw->tv, zn, zs, t0, n, left < d->micro_frames ? left :
-			       d->micro_frames, v, F, &at);
+			       d->micro_frames, budget, v, F, &at);
 		left -= d->micro_frames;
 	}
 	if (!err && at != F) {
@@ -315,7 +328,7 @@ static int decode_any(struct vae_dec *d, struct ts_dev *dev, struct vae_weights 
 		return TS_ENOTSUP;
 	}
 	return decode_tv(d, dev, vw->tv, latent->data, latent->shape,
-			 d->frames ? d->frames : latent->shape[2] * d->tv.time_factor, out);
+			 d->frames ? d->frames : latent->shape[2] * d->tv.time_factor, budget, out);
 }
 
 int vae_decode(void *dec, struct ts_dev *dev, void *weights, const struct ts_tensor *latent,

@@ -393,20 +393,28 @@ double tv_decode_macs(const struct tv_arch *a, int64_t t, int64_t h, int64_t w)
 	return m + conv_macs(&d->conv_out, vox);
 }
 
-/* Peak activation bytes (F32): about four live tensors of the widest level at its length. */
+/*
+ * Peak activation bytes (F32): up to seven tensors of a level's width in a
+ * ResBlock (input, two norm outputs, a conv's padded input and output, the
+ * stripped copies), five of the doubled width around a time conv.
+ */
 uint64_t tv_decode_bytes(const struct tv_arch *a, int64_t n, int64_t t, int64_t h, int64_t w)
 {
 	const struct tv_half *d = &a->dec;
-	double vox = (double)t * h * w, peak = 4.0 * d->conv_in.c_out * vox, cur;
+	double vox = (double)t * h * w, peak = 7.0 * d->conv_in.c_out * vox, cur;
 
 	for (int i = d->n_levels - 1; i >= 0; i--) {
-		cur = 4.0 * d->lv[i].block[0].c1.c_in * vox;
+		for (int j = 0; j < d->lv[i].n_blocks; j++) {
+			const struct vae_res *r = &d->lv[i].block[j];
+
+			cur = 7.0 * (r->c1.c_in > r->c1.c_out ? r->c1.c_in : r->c1.c_out) * vox;
+			peak = cur > peak ? cur : peak;
+		}
 		if (i > 0 && d->lv[i - 1].has_time) {
-			cur = 2.0 * d->lv[i - 1].tconv.c_out * vox + d->lv[i - 1].tconv.c_in * vox;
+			cur = 5.0 * d->lv[i - 1].tconv.c_out * vox;
+			peak = cur > peak ? cur : peak;
 			vox *= 2;
 		}
-		if (cur > peak)
-			peak = cur;
 	}
 	return (uint64_t)(peak * 4.0 * (double)n);
 }

@@ -439,23 +439,30 @@ static void peak_sink(enum ts_log_level lvl, const char *line, void *arg)
  * The per-image memory estimate that decides between whole passes and bands
  * must not be below what a whole decode really holds (the module logs both).
  */
-static void test_estimate(struct vaetest *vt, int h, int w)
+static void test_estimate(struct vaetest *vt, const char *file, int t, int h, int w)
 {
-	const char *kv[] = { "weights=" SD_A, "latent_scale=1", NULL };
-	struct ts_tensor z = { .dtype = TS_F32, .ndim = 4, .shape = { 1, 4, h, w } }, out = { 0 };
+	char wkey[128];
+	const char *kv[] = { wkey, "latent_scale=1", NULL };
+	struct ts_tensor z = { .dtype = TS_F32, .ndim = 5, .shape = { 1, 4, t, h, w } }, out = { 0 };
 	unsigned long long peak = 0, est = 0;
 	const char *p;
 
-	z.data = latent(h, w);
+	snprintf(wkey, sizeof(wkey), "weights=%s", file);
+	if (t == 0) { /* an image latent */
+		z.ndim = 4;
+		z.shape[2] = h;
+		z.shape[3] = w;
+	}
+	z.data = latent(t ? t * h : h, w);
 	peak_line[0] = '\0';
 	ts_log_set_sink(peak_sink, NULL);
 	run(vt, kv, &z, 0, 0, &out);
 	ts_log_set_sink(NULL, NULL);
 	p = strstr(peak_line, "peaked at ");
 	if (ok(p && sscanf(p, "peaked at %llu bytes (estimate %llu", &peak, &est) == 2,
-	       "%dx%d: the decode logs its peak and estimate", h, w))
-		ok(peak <= est && est < 2 * peak, "%dx%d: estimate %llu >= measured peak %llu, "
-		   "within 2x", h, w, est, peak);
+	       "%s %dx%dx%d: the decode logs its peak and estimate", file, t, h, w))
+		ok(peak <= est && est < 2 * peak, "%dx%dx%d: estimate %llu >= measured peak %llu, "
+		   "within 2x", t, h, w, est, peak);
 	vt->host->free(out.data);
 	free(z.data);
 }
@@ -473,8 +480,9 @@ int main(int argc, char **argv)
 	test_pipeline(&vt);
 	test_files(&vt);
 	test_cost(&vt);
-	test_estimate(&vt, 40, 36);
-	test_estimate(&vt, 9, 13);
+	test_estimate(&vt, SD_A, 0, 40, 36);
+	test_estimate(&vt, SD_A, 0, 9, 13);
+	test_estimate(&vt, TV_A, 5, 24, 20);
 	vaetest_close(&vt);
 	return tap_done();
 }
