@@ -31,6 +31,7 @@ void ts_tround_fini(struct ts_tround *t)
 	free(t->choice);
 	free(t->order);
 	free(t->keys);
+	free(t->srt);
 	*t = (struct ts_tround){ 0 };
 }
 
@@ -49,12 +50,30 @@ static int tround_reserve(struct ts_tround *t, size_t n)
 		ret = ts_sched_grow((void **)&t->order, &t->cap_order, n, sizeof(int));
 	if (!ret)
 		ret = ts_sched_grow((void **)&t->keys, &t->cap_keys, n, sizeof(*t->keys));
+	if (!ret)
+		ret = ts_sched_grow((void **)&t->srt, &t->cap_srt, n, sizeof(*t->srt));
 	return ret;
 }
 
 static int plannable(const struct ts_req_view *q)
 {
 	return !q->running && q->steps_left > 0 && q->cost;
+}
+
+/* Fastest step of @c on this pool; memoised per plan (t->tm_n = 0 at its start). */
+static double tmin_of(struct ts_tround *t, const struct ts_cost *c, int n_devices)
+{
+	double tm;
+
+	for (int i = 0; i < t->tm_n; i++)
+		if (t->tm_cost[i] == c)
+			return t->tm_val[i];
+	tm = ts_sched_tmin(c, n_devices, NULL);
+	if (t->tm_n < 8) {
+		t->tm_cost[t->tm_n] = c;
+		t->tm_val[t->tm_n++] = tm;
+	}
+	return tm;
 }
 
 /* 1 when @q can still make its deadline (optimistically: fastest degree, no wait). */
@@ -68,7 +87,7 @@ static int savable(const struct ts_round_view *view, const struct ts_req_view *q
  * among those that can still make their deadline, running ones included
  * (a round stays a round while they are in flight).
  */
-static double tau_ref(const struct ts_round_view *view, int only_savable)
+static double tau_ref(struct ts_tround *t, const struct ts_round_view *view, int only_savable)
 {
 	double tref = 0.0;
 
@@ -78,7 +97,7 @@ static double tau_ref(const struct ts_round_view *view, int only_savable)
 
 		if (!q->cost || q->steps_left <= 0 || (q->running && !only_savable))
 			continue;
-		tm = ts_sched_tmin(q->cost, view->n_devices, NULL);
+		tm = tmin_of(t, q->cost, view->n_devices);
 		if (only_savable && !savable(view, q, tm))
 			continue;
 		if (tm > tref)
@@ -87,7 +106,8 @@ static double tau_ref(const struct ts_round_view *view, int only_savable)
 	return tref;
 }
 
-double ts_tround_tau(const struct ts_round_view *view, int *best_effort)
+/* The round length this view implies; *best_effort = 1 when nothing in it can be saved. */
+static double tround_tau(struct ts_tround *t, const struct ts_round_view *view, int *best_effort)
 {
 	int g = view->round_steps > 0 ? view->round_steps : TS_TROUND_DEFAULT_STEPS;
 	double tref;
@@ -104,9 +124,9 @@ double ts_tround_tau(const struct ts_round_view *view, int *best_effort)
 	 * round (best effort has no step that must fit). With nothing else
 	 * left the round is a best-effort one (see ts_tround_plan).
 	 */
-	tref = tau_ref(view, 1);
+	tref = tau_ref(t, view, 1);
 	if (tref <= 0.0) {
-		tref = tau_ref(view, 0);
+		tref = tau_ref(t, view, 0);
 		*best_effort = 1;
 	}
 	return g * tref;
@@ -124,15 +144,6 @@ static int steps_in_round(double tau, double t, int cap)
 	if (q < 1)
 		q = 1;
 	return q < cap ? q : cap;
-}
-
-static int by_deadline(const void *pa, const void *pb)
-{
-	const struct ts_tround_req *a = pa, *b = pb;
-
-	if (a->deadline != b->deadline)
-		return a->deadline < b->deadline ? -1 : 1;
-	return a->idx - b->idx;
 }
 
 static void classify(struct ts_tround_req *rq, const struct ts_round_view *v,
@@ -173,7 +184,16 @@ static void classify(struct ts_tround_req *rq, const struct ts_round_view *v,
 	rq->state = rq->sv_none || any_sv ? TR_WAIT : TR_LATE;
 }
 
-/* Collect requests into t->r sorted by deadline; returns how many. */
+static int by_key(const void *pa, const void *pb)
+{
+	const struct ts_tround_key *a = pa, *b = pb;
+
+	if (a->key != b->key)
+		return a->key < b->key ? -1 : 1;
+	return a->j - b->j;
+}
+
+/* Collect requests into t->r, and t->srt in deadline order; returns how many. */
 static int collect(struct ts_tround *t, const struct ts_round_view *v, double tau)
 {
 	int n = 0;
@@ -185,7 +205,7 @@ static int collect(struct ts_tround *t, const struct ts_round_view *v, double ta
 
 		if (!plannable(q))
 			continue;
-		tmin = ts_sched_tmin(q->cost, v->n_devices, NULL);
+		tmin = tmin_of(t, q->cost, v->n_devices);
 		if (tmin <= 0.0)
 			continue; /* no degree of its table fits this pool */
 		*rq = (struct ts_tround_req){
@@ -193,19 +213,14 @@ static int collect(struct ts_tround *t, const struct ts_round_view *v, double ta
 			.deadline = q->deadline_s, .steps_left = q->steps_left,
 		};
 		classify(rq, v, q, tau);
+		t->keys[n] = (struct ts_tround_key){ .key = q->deadline_s, .j = n };
 		n++;
 	}
-	qsort(t->r, (size_t)n, sizeof(*t->r), by_deadline);
+	/* Ties keep arrival order: j follows the view, which is in arrival order. */
+	qsort(t->keys, (size_t)n, sizeof(*t->keys), by_key);
+	for (int i = 0; i < n; i++)
+		t->srt[i] = t->keys[i].j;
 	return n;
-}
-
-static int by_key(const void *pa, const void *pb)
-{
-	const struct ts_tround_key *a = pa, *b = pb;
-
-	if (a->key != b->key)
-		return a->key < b->key ? -1 : 1;
-	return a->j - b->j;
 }
 
 /*
@@ -236,11 +251,11 @@ static int build_items(struct ts_tround *t, int n)
 	int k = 0;
 
 	for (int i = 0; i < n; i++) {
-		struct ts_tround_req *rq = &t->r[i];
+		struct ts_tround_req *rq = &t->r[t->srt[i]];
 
 		if (rq->state != TR_WAIT || rq->sv_none)
 			continue;
-		t->item_req[k++] = i;
+		t->item_req[k++] = t->srt[i];
 	}
 	w = (int64_t)k * (k + 1) / 2 + 1;
 	rank_items(t, k);
@@ -301,7 +316,7 @@ static int deg(const struct ts_tround_req *rq)
 static int start_waiting(struct ts_tround *t, int n, int idle, double tau, int n_dev)
 {
 	for (int i = 0; i < n && idle > 0; i++) {
-		struct ts_tround_req *rq = &t->r[i];
+		struct ts_tround_req *rq = &t->r[t->srt[i]];
 		int want, di = -1;
 
 		if (rq->state != TR_WAIT)
@@ -320,25 +335,31 @@ static int start_waiting(struct ts_tround *t, int n, int idle, double tau, int n
 
 /*
  * Phase B: grow running requests one degree at a time, the largest gain per
- * added device first; gain = time saved on the remaining steps.
+ * added device first; gain = time saved on the remaining steps. Candidates
+ * are the requests assigned in @state (at most one per device); one that
+ * cannot grow now never will this round (idle devices only decrease).
  */
 static int grow(struct ts_tround *t, int n, int idle, double tau, int n_dev, int state)
 {
-	while (idle > 0) {
+	int *cand = t->order, nc = 0; /* order[] is free once the DP is built */
+
+	for (int i = 0; i < n; i++)
+		if (t->r[t->srt[i]].state == state && t->r[t->srt[i]].di >= 0)
+			cand[nc++] = t->srt[i];
+	while (idle > 0 && nc > 0) {
 		struct ts_tround_req *best = NULL;
 		int best_di = -1;
 		double best_gain = 0.0;
 
-		for (int i = 0; i < n; i++) {
-			struct ts_tround_req *rq = &t->r[i];
-			int nd;
+		for (int c = 0; c < nc; c++) {
+			struct ts_tround_req *rq = &t->r[cand[c]];
+			int nd = ts_sched_faster(rq->cost, n_dev, rq->di, deg(rq) + idle);
 			double gain;
 
-			if (rq->state != state || rq->di < 0)
+			if (nd < 0) {
+				cand[c--] = cand[--nc];
 				continue;
-			nd = ts_sched_faster(rq->cost, n_dev, rq->di, deg(rq) + idle);
-			if (nd < 0)
-				continue;
+			}
 			gain = rq->steps_left *
 			       (ts_sched_step(rq->cost, rq->di) - ts_sched_step(rq->cost, nd)) /
 			       (rq->cost->degree[nd] - deg(rq));
@@ -360,7 +381,7 @@ static int grow(struct ts_tround *t, int n, int idle, double tau, int n_dev, int
 static int serve_late(struct ts_tround *t, int n, int idle, double tau, int n_dev)
 {
 	for (int i = 0; i < n && idle > 0; i++) {
-		struct ts_tround_req *rq = &t->r[i];
+		struct ts_tround_req *rq = &t->r[t->srt[i]];
 		int nd = ts_sched_ndeg(rq->cost, n_dev);
 
 		if (rq->state != TR_LATE)
@@ -409,7 +430,7 @@ static double emit(const struct ts_tround *t, int n, double now, struct ts_plan 
 	double first = INFINITY;
 
 	for (int i = 0; i < n && plan->n < plan->cap; i++) {
-		const struct ts_tround_req *rq = &t->r[i];
+		const struct ts_tround_req *rq = &t->r[t->srt[i]];
 		double end;
 
 		if (rq->di < 0)
@@ -435,7 +456,8 @@ int ts_tround_plan(struct ts_tround *t, const struct ts_round_view *view, struct
 	ret = tround_reserve(t, (size_t)view->n_req + 1);
 	if (ret)
 		return ret;
-	tau = ts_tround_tau(view, &t->best_effort);
+	t->tm_n = 0;
+	tau = tround_tau(t, view, &t->best_effort);
 	t->tau = tau;
 	n = collect(t, view, tau);
 	if (!n)

@@ -73,6 +73,12 @@ struct ts_tround {
 	size_t cap_item_req, cap_choice, cap_order;
 	struct ts_tround_key { double key; int j; } *keys;
 	size_t cap_keys;
+	int *srt;            /* indices into r by deadline (sorting keys, not requests) */
+	size_t cap_srt;
+	/* Fastest step per cost table, memoised for one plan (few step types). */
+	const struct ts_cost *tm_cost[8];
+	double tm_val[8];
+	int tm_n;
 	/* Set by the last plan, for tests and benchmarks. */
 	double tau;
 	int best_effort;     /* nothing savable: one step per assignment */
@@ -86,10 +92,5 @@ void ts_tround_fini(struct ts_tround *t);
 /* One round: fill @plan from @view. 0 or TS_E*. */
 int ts_tround_plan(struct ts_tround *t, const struct ts_round_view *view, struct ts_plan *plan);
 
-/*
- * The round length in seconds this view implies (docs/scheduler.md, "Round
- * length"); *best_effort = 1 when no request in it can still be saved.
- */
-double ts_tround_tau(const struct ts_round_view *view, int *best_effort);
 
 #endif /* TS_SCHED_TROUND_H */
