@@ -281,9 +281,10 @@ static void member_done(struct ts_engine *e, int ridx, const struct ts_run *run)
 	e->st.deg_steps += (long)run->degree * run->steps;
 	if (r->steps_done >= r->steps_total)
 		ts_reqtable_finish(&e->rt, ridx, TS_REQ_DONE, run->end_s);
-	else if (r->cancel)
+	else if (r->cancel) {
 		ts_reqtable_finish(&e->rt, ridx, TS_REQ_CANCELLED, run->end_s);
-	else
+		ts_engine_drop(e, ridx);
+	} else
 		r->state = TS_REQ_QUEUED;
 }
 

@@ -303,11 +303,22 @@ static void real_cancel(void *arg, int slot)
 		atomic_store(&x->jobs[slot].cancel, 1);
 }
 
+/* Cancelled or failed: its device latents go now, the rest with the executor. */
+static void real_drop(void *arg, int idx)
+{
+	struct ts_exec_real *x = arg;
+	struct xreq *q = req_at(x, idx);
+
+	if (q)
+		xr_req_drop(x, q);
+}
+
 static const struct ts_exec_ops real_exec = {
 	.name = "real",
 	.start = real_start,
 	.wait = real_wait,
 	.cancel = real_cancel,
+	.drop = real_drop,
 };
 
 const struct ts_exec_ops *ts_exec_real(void)

@@ -72,6 +72,8 @@ int ts_exec_real_add_request(struct ts_exec_real *x, int idx, int model,
 
 /* Steps request @idx has completed (the engine's thread; for progress bars). */
 int ts_exec_real_progress(struct ts_exec_real *x, int idx);
+/* Devices holding request @idx's latent now (the engine's thread, no run in flight). */
+int ts_exec_real_placed(struct ts_exec_real *x, int idx);
 /* The final latent of a finished request (finish()), or NULL. Valid until free. */
 const struct ts_tensor *ts_exec_real_output(const struct ts_exec_real *x, int idx);
 

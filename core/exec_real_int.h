@@ -103,6 +103,8 @@ int xr_req_checkpoint(struct ts_exec_real *x, struct xjob *j, struct xreq *q);
 void xr_req_restore(struct ts_exec_real *x, struct xreq *q);
 int xr_req_finish(struct ts_exec_real *x, struct xreq *q);
 void xr_req_free(struct ts_exec_real *x, struct xreq *q);
+/* No run in flight: free the request's device latents. */
+void xr_req_drop(struct ts_exec_real *x, struct xreq *q);
 
 double xr_mono(void);
 

@@ -217,6 +217,11 @@ int xr_req_finish(struct ts_exec_real *x, struct xreq *q)
 	return 0;
 }
 
+void xr_req_drop(struct ts_exec_real *x, struct xreq *q)
+{
+	drop_latents(x, q, NULL);
+}
+
 void xr_req_free(struct ts_exec_real *x, struct xreq *q)
 {
 	if (!q)
@@ -237,6 +242,13 @@ int ts_exec_real_progress(struct ts_exec_real *x, int idx)
 	if (idx < 0 || idx >= x->req_cap || !x->req[idx])
 		return 0;
 	return atomic_load(&x->req[idx]->steps_done);
+}
+
+int ts_exec_real_placed(struct ts_exec_real *x, int idx)
+{
+	if (idx < 0 || idx >= x->req_cap || !x->req[idx])
+		return 0;
+	return ts_devset_count(&x->req[idx]->home);
 }
 
 const struct ts_tensor *ts_exec_real_output(const struct ts_exec_real *x, int idx)

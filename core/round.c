@@ -238,6 +238,12 @@ int ts_engine_submit(struct ts_engine *e, const struct ts_req_spec *spec, int *i
 	return ts_reqtable_add(&e->rt, spec, idx);
 }
 
+void ts_engine_drop(struct ts_engine *e, int idx)
+{
+	if (e->cfg.exec->drop)
+		e->cfg.exec->drop(e->cfg.exec_arg, idx);
+}
+
 int ts_engine_cancel(struct ts_engine *e, int idx)
 {
 	struct ts_req *r;
@@ -251,8 +257,10 @@ int ts_engine_cancel(struct ts_engine *e, int idx)
 		r->cancel = 1;
 		if (e->cfg.exec->cancel && r->run >= 0)
 			e->cfg.exec->cancel(e->cfg.exec_arg, r->run);
-	} else
+	} else {
 		ts_reqtable_finish(&e->rt, idx, TS_REQ_CANCELLED, e->now);
+		ts_engine_drop(e, idx);
+	}
 	return 0;
 }
 
@@ -470,6 +478,7 @@ static void fail_stuck(struct ts_engine *e)
 
 		if (!ts_req_finished(&e->rt.r[idx])) {
 			ts_reqtable_finish(&e->rt, idx, TS_REQ_FAILED, e->now);
+			ts_engine_drop(e, idx);
 			n++;
 		}
 	}

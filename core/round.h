@@ -68,12 +68,15 @@ struct ts_run_report {
  *        clock reaches @until (0; at once when @until is already past). When
  *        set, runs end when reported, not at their estimated end_s.
  * @cancel: optional. Stop run @slot after the step it is running.
+ * @drop: optional. Request @req (table index) was cancelled or failed and has
+ *        no run in flight: free what the executor keeps for it.
  */
 struct ts_exec_ops {
 	const char *name;
 	int (*start)(void *exec, const struct ts_run *run, double now, double *end_s);
 	int (*wait)(void *exec, double until, struct ts_run_report *rep);
 	void (*cancel)(void *exec, int slot);
+	void (*drop)(void *exec, int req);
 };
 
 /* A step of batch b at degree k takes the cost table's seconds; nothing else happens. */

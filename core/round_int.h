@@ -56,6 +56,9 @@ void ts_dispatch_complete(struct ts_engine *e, int slot);
 /* A run an executor reported ended (maybe early, maybe with failed devices). */
 void ts_dispatch_report(struct ts_engine *e, const struct ts_run_report *rep);
 
+/* round.c: a request ended cancelled or failed: the executor may free its state */
+void ts_engine_drop(struct ts_engine *e, int idx);
+
 /* round.c: the heap of runs in flight */
 void ts_runheap_push(struct ts_engine *e, int slot);
 int ts_runheap_pop(struct ts_engine *e);

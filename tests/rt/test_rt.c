@@ -397,6 +397,8 @@ static void cancel_running(void)
 	r = &ts_engine_requests(rt->eng)->r[idx];
 	ok(r->state == TS_REQ_CANCELLED && r->steps_done < 400 && rt->pool->n_free == 4,
 	   "cancelled after %d of 400 steps, its devices free again", r->steps_done);
+	ok(ts_exec_real_placed(rt->exec, idx) == 0 && !ts_exec_real_output(rt->exec, idx),
+	   "its device latents are freed, and it has no output");
 out:
 	ts_rt_close(rt);
 }
