@@ -216,6 +216,37 @@ static void test_batch(void)
 	rig_close(&r);
 }
 
+/* Batch 2 costs 2.5x a single step: slower than two steps apart, so no batch. */
+static double fake_no_batch(void *arg, int degree, int batch)
+{
+	double s = degree == 1 ? 1.0 : degree == 2 ? 0.6 : degree == 4 ? 0.4 : -1;
+
+	return s < 0 ? s : s * (batch == 1 ? 1.0 : 2.5);
+}
+
+static void test_batch_not_paying(void)
+{
+	struct rig r;
+	struct ts_engine_stats st;
+
+	/* the policy asks for a batch on 2 devices; the cost table says it does not pay */
+	reset(1, 4, 0);
+	g_batch = 1;
+	rig_open(&r, 2, NULL, 4, 0, fake_no_batch, NULL);
+	rig_submit(&r, 1, 0.0, 4, 100);
+	rig_submit(&r, 2, 0.0, 4, 100);
+	ts_engine_set_policy(r.eng, &script_ops, NULL);
+	ts_engine_run(r.eng);
+	ts_engine_stats(r.eng, &st);
+	ok(st.runs == 2 && st.unbatched == 1 && st.rejected == 0,
+	   "batching that does not pay: two runs side by side (runs %ld, unbatched %ld)",
+	   st.runs, st.unbatched);
+	ok_near(rig_req(&r, 0)->finish_s, 4.0, 1e-12, "each takes 4 x 1 s (got %g)",
+		rig_req(&r, 0)->finish_s);
+	ok_near(rig_req(&r, 1)->finish_s, 4.0, 1e-12, "on its own device");
+	rig_close(&r);
+}
+
 static void test_event_driven(void)
 {
 	struct rig r;
@@ -423,6 +454,7 @@ int main(void)
 	test_migration();
 	test_preserve_vs_taken();
 	test_batch();
+	test_batch_not_paying();
 	test_event_driven();
 	test_refusals();
 	test_stuck();
