@@ -218,6 +218,41 @@ static void test_bound_holds(void)
 	ts_sim_env_free(env);
 }
 
+/* Same trace, same policy: the same outcome, request by request, every run. */
+static void test_deterministic(void)
+{
+	static const char *const pols[] = { "fixed", "rssp", "edf", "tetri", "slice" };
+	const char *const k4[] = { "k=4", NULL };
+	struct ts_sim_env *env;
+	struct ts_trace *tr;
+	int differ = 0;
+
+	if (ts_sim_env_load("configs/sim-flux1-dev-h100x8.ini", &env) ||
+	    ts_trace_load("traces/flux-skewed-r12-s1.csv", &tr)) {
+		ok(0, "load the FLUX config and trace");
+		return;
+	}
+	for (int p = 0; p < 5; p++) {
+		struct ts_sim_opts o = { .policy = pols[p], .quiet = 1, .params = p ? NULL : k4 };
+		struct ts_sim_result *a = NULL, *b = NULL;
+
+		if (ts_sim_run(env, tr, &o, &a) || ts_sim_run(env, tr, &o, &b)) {
+			differ++;
+		} else {
+			for (int i = 0; i < a->requests; i++)
+				differ += a->req[i].finish_s != b->req[i].finish_s ||
+					  a->req[i].start_s != b->req[i].start_s ||
+					  a->req[i].degrees_mask != b->req[i].degrees_mask;
+		}
+		ts_sim_result_free(a);
+		ts_sim_result_free(b);
+	}
+	ok(!differ, "every policy: two runs, identical starts, finishes and degrees (%d differ)",
+	   differ);
+	ts_trace_free(tr);
+	ts_sim_env_free(env);
+}
+
 int main(int argc, char **argv)
 {
 	struct ts_sim_env *env = toy_env();
@@ -236,6 +271,7 @@ int main(int argc, char **argv)
 		ts_sim_env_free(env);
 	}
 	test_bound_holds();
+	test_deterministic();
 	ts_module_unload_all();
 	return tap_done();
 }
