@@ -197,6 +197,7 @@ static void *lane_main(void *arg)
 
 /* --- the executor ops ----------------------------------------------------------- */
 
+/* The engine's thread, which alone grows the table: no lock needed to read it. */
 static struct xreq *req_at(struct ts_exec_real *x, int idx)
 {
 	return idx >= 0 && idx < x->req_cap ? x->req[idx] : NULL;
@@ -490,8 +491,10 @@ static struct xreq *probe_req(struct ts_exec_real *x, int model, const struct ts
 	err = ts_exec_real_add_request(x, slot, model, p, NULL);
 	if (err)
 		return NULL;
+	pthread_mutex_lock(&x->lock);
 	q = x->req[slot];
 	x->req[slot] = NULL;
+	pthread_mutex_unlock(&x->lock);
 	return q;
 }
 

@@ -70,11 +70,14 @@ int ts_exec_real_add_model(struct ts_exec_real *x, const struct ts_model_ops *op
 int ts_exec_real_add_request(struct ts_exec_real *x, int idx, int model,
 			     const struct ts_req_params *p, struct ts_work *w);
 
-/* Steps request @idx has completed (the engine's thread; for progress bars). */
+/* Steps request @idx has completed (any thread; for progress bars and polls). */
 int ts_exec_real_progress(struct ts_exec_real *x, int idx);
-/* Devices holding request @idx's latent now (the engine's thread, no run in flight). */
+/* Devices holding request @idx's latent (meaningful with no run in flight). */
 int ts_exec_real_placed(struct ts_exec_real *x, int idx);
-/* The final latent of a finished request (finish()), or NULL. Valid until free. */
+/*
+ * The final latent of a finished request (finish()), or NULL; any thread.
+ * Valid until the executor is freed.
+ */
 const struct ts_tensor *ts_exec_real_output(const struct ts_exec_real *x, int idx);
 
 void ts_exec_real_stats(struct ts_exec_real *x, struct ts_exec_real_stats *st);

@@ -84,13 +84,15 @@ int ts_exec_real_add_request(struct ts_exec_real *x, int idx, int model,
 		ts_err(WHO, "request %d: bad index or model %d", idx, model);
 		return TS_EINVAL;
 	}
+	pthread_mutex_lock(&x->lock);
 	err = req_grow(x, idx);
+	if (!err && x->req[idx])
+		err = TS_EEXIST;
+	pthread_mutex_unlock(&x->lock);
+	if (err == TS_EEXIST)
+		ts_err(WHO, "request %d already has a payload", idx);
 	if (err)
 		return err;
-	if (x->req[idx]) {
-		ts_err(WHO, "request %d already has a payload", idx);
-		return TS_EEXIST;
-	}
 	q = calloc(1, sizeof(*q));
 	if (!q)
 		return TS_ENOMEM;
@@ -108,7 +110,9 @@ int ts_exec_real_add_request(struct ts_exec_real *x, int idx, int model,
 	}
 	if (w)
 		*w = q->w;
+	pthread_mutex_lock(&x->lock);
 	x->req[idx] = q;
+	pthread_mutex_unlock(&x->lock);
 	return 0;
 }
 
@@ -213,7 +217,10 @@ int xr_req_finish(struct ts_exec_real *x, struct xreq *q)
 		ts_err(WHO, "finish failed (%s)", ts_strerror(err));
 		return err;
 	}
+	/* readers on other threads see the output only once it is complete */
+	pthread_mutex_lock(&x->lock);
 	q->finished = 1;
+	pthread_mutex_unlock(&x->lock);
 	return 0;
 }
 
@@ -237,23 +244,48 @@ void xr_req_free(struct ts_exec_real *x, struct xreq *q)
 	free(q);
 }
 
+/*
+ * The request table of the executor may grow (realloc) while another thread
+ * asks about a request (an HTTP thread polling progress): the lock covers it.
+ */
+static struct xreq *req_locked(struct ts_exec_real *x, int idx)
+{
+	return idx >= 0 && idx < x->req_cap ? x->req[idx] : NULL;
+}
+
 int ts_exec_real_progress(struct ts_exec_real *x, int idx)
 {
-	if (idx < 0 || idx >= x->req_cap || !x->req[idx])
-		return 0;
-	return atomic_load(&x->req[idx]->steps_done);
+	struct xreq *q;
+	int n;
+
+	pthread_mutex_lock(&x->lock);
+	q = req_locked(x, idx);
+	n = q ? atomic_load(&q->steps_done) : 0;
+	pthread_mutex_unlock(&x->lock);
+	return n;
 }
 
 int ts_exec_real_placed(struct ts_exec_real *x, int idx)
 {
-	if (idx < 0 || idx >= x->req_cap || !x->req[idx])
-		return 0;
-	return ts_devset_count(&x->req[idx]->home);
+	struct xreq *q;
+	int n;
+
+	pthread_mutex_lock(&x->lock);
+	q = req_locked(x, idx);
+	n = q ? ts_devset_count(&q->home) : 0;
+	pthread_mutex_unlock(&x->lock);
+	return n;
 }
 
 const struct ts_tensor *ts_exec_real_output(const struct ts_exec_real *x, int idx)
 {
-	if (idx < 0 || idx >= x->req_cap || !x->req[idx] || !x->req[idx]->finished)
-		return NULL;
-	return &x->req[idx]->out;
+	struct ts_exec_real *mx = (struct ts_exec_real *)x;
+	const struct ts_tensor *t;
+	struct xreq *q;
+
+	pthread_mutex_lock(&mx->lock);
+	q = req_locked(mx, idx);
+	t = q && q->finished ? &q->out : NULL;
+	pthread_mutex_unlock(&mx->lock);
+	return t;
 }
