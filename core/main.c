@@ -13,6 +13,7 @@
 #define TS_VERSION "0.1.0"
 
 extern const struct ts_cmd ts_cmd_generate;
+extern const struct ts_cmd ts_cmd_demo;
 extern const struct ts_cmd ts_cmd_modules;
 extern const struct ts_cmd ts_cmd_profile;
 extern const struct ts_cmd ts_cmd_run_case;
@@ -22,6 +23,7 @@ extern const struct ts_cmd ts_cmd_trace;
 
 /* Commands, in the order --help lists them. */
 static const struct ts_cmd *const cmds[] = {
+	&ts_cmd_demo,
 	&ts_cmd_generate,
 	&ts_cmd_modules,
 	&ts_cmd_profile,

@@ -12,7 +12,8 @@
  *
  * Without deadline_ms the deadline is slo_scale (or [server] slo_scale) x
  * the request's standalone time: its steps at the narrowest degree (one
- * device), the pace a lone request would get from a fixed-degree server.
+ * device), the pace a lone request would get from a fixed-degree server,
+ * plus the decode time of its size as measured so far (real executor).
  */
 #include <math.h>
 #include <stdio.h>
@@ -98,16 +99,17 @@ static enum adm admit(struct http_req *r, const struct ts_genreq *rq, struct ts_
 		return ADM_REPLIED;
 	}
 	sh = &s->shapes[shape];
-	min = rq->steps * sh->min_step_s;
+	min = rq->steps * sh->min_step_s + sh->decode_s;
 	rel = rq->deadline_ms > 0 ? rq->deadline_ms / 1e3
 				  : (rq->slo_scale > 0 ? rq->slo_scale : s->default_slo_scale) *
-					    rq->steps * sh->base_step_s;
+					    (rq->steps * sh->base_step_s + sh->decode_s);
 	if (rel < min) {
 		if (!s->infeasible_best_effort) {
 			s->m.rejected_deadline++;
 			*ret = http_error(r, 422, rq->deadline_ms > 0 ? "deadline_ms" : "slo_scale",
 					  "deadline of %.1f ms is infeasible: %d steps of %s %dx%d "
-					  "take at least %.1f ms on an idle pool; the minimum "
+					  "take at least %.1f ms on an idle pool (steps at the fastest "
+					  "degree, then decoding); the minimum "
 					  "feasible deadline_ms is %.1f",
 					  rel * 1e3, rq->steps, rq->model_name, rq->width, rq->height,
 					  min * 1e3, ceil(min * 1e4 - 1e-6) / 10);

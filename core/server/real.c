@@ -157,7 +157,9 @@ static void *decode_main(void *arg)
 {
 	struct ts_server *s = arg;
 	struct srv_real *re = s->real;
+	struct srv_shape *sh;
 	struct ts_job *j;
+	double t0, dt;
 
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
@@ -173,11 +175,16 @@ static void *decode_main(void *arg)
 		if (!re->head)
 			re->tail = &re->head;
 		pthread_mutex_unlock(&s->mu);
+		t0 = srv_now(s);
 		/* The job's latents and model are fixed now; nobody else writes them. */
 		for (int i = 0; !err && i < j->req.n; i++)
 			err = decode_one(re, &re->dec[j->req.model], &j->lat[i], &j->b64[i], why,
 					 sizeof(why));
+		dt = (srv_now(s) - t0) / j->req.n;
 		pthread_mutex_lock(&s->mu);
+		/* What admission adds to a deadline's floor and to the SLO's base. */
+		sh = &s->shapes[j->shape];
+		sh->decode_s = sh->decode_s > 0 ? 0.8 * sh->decode_s + 0.2 * dt : dt;
 		j->state = err ? JOB_FAILED : JOB_COMPLETED;
 		j->has_images = !err;
 		if (err)
@@ -262,6 +269,11 @@ int real_shape(struct ts_server *s, int model, int w, int h, struct srv_shape *s
 	return sh->base_step_s > 0 ? 0 : TS_ERANGE;
 }
 
+/* Probing sizes asks plan() about sizes it refuses: those refusals are not news. */
+static void drop_line(enum ts_log_level lvl, const char *line, void *arg)
+{
+}
+
 static void catalog_model(struct ts_server *s, const struct ts_rt_model *m)
 {
 	struct ts_api_model *am = &s->cat.m[s->cat.n];
@@ -276,6 +288,7 @@ static void catalog_model(struct ts_server *s, const struct ts_rt_model *m)
 			(int)ts_cfg_int(m->sec, "num_classes") : 0;
 	s->real->model[k] = m;
 	s->cat.n++;
+	ts_log_set_sink(drop_line, NULL);
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		struct srv_shape *sh = &s->shapes[s->n_shapes];
 
@@ -285,6 +298,7 @@ static void catalog_model(struct ts_server *s, const struct ts_rt_model *m)
 		am->w[am->n_sizes] = am->h[am->n_sizes] = sizes[i];
 		am->n_sizes++;
 	}
+	ts_log_set_sink(NULL, NULL);
 	if (!am->n_sizes) {
 		ts_warn("server", "[model %s]: none of 32..1024 px square plans: not served",
 			m->name);

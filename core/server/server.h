@@ -36,4 +36,8 @@ uint16_t ts_server_port(const struct ts_server *s);
  */
 void ts_server_stop(struct ts_server *s, double grace_s);
 
+/* The demo's weights (deterministic, small) as safetensors at @path (demo_weights.c). */
+int ts_demo_write_dit(const char *path);
+int ts_demo_write_vae(const char *path);
+
 #endif /* TS_SERVER_SERVER_H */

@@ -91,6 +91,7 @@ struct srv_shape {
 	double min_step_s;   /* fastest step: widest allowed degree, batch 1 */
 	double base_step_s;  /* one device, batch 1: the standalone pace the SLO scales */
 	int min_degree;
+	double decode_s;     /* decode time of one image, a moving average (real executor) */
 };
 
 #define SRV_MAX_SHAPES 128
