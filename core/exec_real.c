@@ -127,6 +127,9 @@ static void job_failed(struct ts_exec_real *x, struct xjob *j, int err)
 	}
 	if (!blamed)
 		j->rep.bad = j->set;
+	/* the pool's health flags belong to the engine's thread: keep our own */
+	for (int d = ts_devset_next(&j->rep.bad, 0); d >= 0; d = ts_devset_next(&j->rep.bad, d + 1))
+		atomic_store(&x->bad[d], 1);
 	for (int b = 0; b < j->batch; b++)
 		xr_req_restore(x, j->req[b]);
 	pthread_mutex_lock(&x->lock);
@@ -375,8 +378,9 @@ int ts_exec_real_new(struct ts_pool *pool, struct ts_clock *clock, struct ts_exe
 	x->scratch = calloc(x->n, sizeof(void *));
 	x->scratch_bytes = calloc(x->n, sizeof(size_t));
 	x->fail_in = calloc(x->n, sizeof(*x->fail_in));
+	x->bad = calloc(x->n, sizeof(*x->bad));
 	if (!x->lane || !x->jobs || !x->reports || !x->scratch || !x->scratch_bytes ||
-	    !x->fail_in) {
+	    !x->fail_in || !x->bad) {
 		ts_exec_real_free(x);
 		return TS_ENOMEM;
 	}
@@ -426,6 +430,7 @@ void ts_exec_real_free(struct ts_exec_real *x)
 				m->ops->unload(m->inst, x->pool->dev[d].dev, m->weights[d]);
 		free(m->weights);
 	}
+	free(x->bad);
 	free(x->fail_in);
 	free(x->scratch_bytes);
 	free(x->scratch);

@@ -93,6 +93,7 @@ struct ts_exec_real {
 	void **scratch;          /* [n] per device, reused by every step */
 	size_t *scratch_bytes;
 	atomic_long *fail_in;    /* [n] injected faults: fail when this reaches 0 from 1 */
+	atomic_int *bad;         /* [n] devices a failed step was blamed on (lanes read it) */
 
 	struct ts_exec_real_stats st;
 };

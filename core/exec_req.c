@@ -131,7 +131,7 @@ static void drop_latents(struct ts_exec_real *x, struct xreq *q, const struct ts
 static int home_source(struct ts_exec_real *x, const struct xreq *q)
 {
 	for (int d = ts_devset_next(&q->home, 0); d >= 0; d = ts_devset_next(&q->home, d + 1))
-		if (x->pool->dev[d].healthy)
+		if (!atomic_load(&x->bad[d]))
 			return d;
 	return -1;
 }
