@@ -140,6 +140,7 @@ static void test_late(void)
 static void test_best_effort_round(void)
 {
 	const char *const kv[] = { NULL };
+	const char *const single[] = { "late=single", NULL };
 	struct fx_view f;
 	struct ts_req_view *late;
 	void *p = make(kv);
@@ -153,6 +154,14 @@ static void test_best_effort_round(void)
 	ok(ret == 0 && f.plan.n == 1 && fx_find(&f, 0)->degree == 2 && fx_find(&f, 0)->steps == 1,
 	   "best effort: degree 2, one step");
 	ok_near(f.plan.next_round_s, 50.0 + 0.134815, 1e-12, "next round when that step ends");
+	fh_ops->destroy(p);
+
+	p = make(single);
+	f.plan.n = 0;
+	ret = plan(p, &f);
+	ok(ret == 0 && f.plan.n == 1 && fx_find(&f, 0)->degree == 1 && fx_find(&f, 0)->steps == 1,
+	   "late=single: one device, never grown");
+	ok_near(f.plan.next_round_s, 50.0 + 0.223741, 1e-12, "next round after its one step");
 	fh_ops->destroy(p);
 }
 
