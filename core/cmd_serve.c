@@ -33,10 +33,8 @@ static void serve_usage(void)
 	       "SIGTERM or SIGINT drains and exits.\n");
 }
 
-int main_serve_config(struct ts_config *cfg, const char *listen, const char *who);
-
-/* Shared with `demo`: serve @cfg until a signal, then drain. */
-int main_serve_config(struct ts_config *cfg, const char *listen, const char *who)
+/* Serve @cfg until a signal, then drain. */
+static int serve_config(struct ts_config *cfg, const char *listen, const char *who)
 {
 	struct ts_server_opts o = { .listen = listen };
 	struct ts_server *srv;
@@ -97,7 +95,7 @@ static int serve_run(int argc, char **argv)
 		fprintf(stderr, "tetriserve serve: %s refused (see above)\n", config);
 		return 1;
 	}
-	rc = main_serve_config(cfg, listen, "serve");
+	rc = serve_config(cfg, listen, "serve");
 	ts_config_free(cfg);
 	return rc;
 }

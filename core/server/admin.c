@@ -96,7 +96,7 @@ static const char *parse_op(json_t *root, const char *what, struct link_op *op, 
 	return "";
 }
 
-enum MHD_Result api_admin(struct http_req *r, const char *what)
+enum MHD_Result ts_srv_api_admin(struct http_req *r, const char *what)
 {
 	struct ts_server *s = r->s;
 	struct link_op op = { 0 };
@@ -105,25 +105,25 @@ enum MHD_Result api_admin(struct http_req *r, const char *what)
 	json_t *root;
 
 	if (!s->has_admin_token)
-		return http_error(r, 403, NULL, "admin endpoints are off: set [server] "
+		return ts_srv_http_error(r, 403, NULL, "admin endpoints are off: set [server] "
 				  "admin_token_file");
 	if (!authorised(r))
-		return http_error(r, 401, NULL, "admin: want the header Authorization: Bearer TOKEN");
+		return ts_srv_http_error(r, 401, NULL, "admin: want the header Authorization: Bearer TOKEN");
 	root = json_loadb(r->body, r->len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!json_is_object(root)) {
 		json_decref(root);
-		return http_error(r, 400, NULL, "body must be a JSON object");
+		return ts_srv_http_error(r, 400, NULL, "body must be a JSON object");
 	}
 	field = parse_op(root, what, &op, &why);
 	json_decref(root);
 	if (field && !why)
-		return http_error(r, 404, NULL, "/admin/%s: no such admin endpoint", what);
+		return ts_srv_http_error(r, 404, NULL, "/admin/%s: no such admin endpoint", what);
 	if (field)
-		return http_error(r, 400, field, "%s: %s", field, why);
+		return ts_srv_http_error(r, 400, field, "%s: %s", field, why);
 	pthread_mutex_lock(&s->mu);
-	link_call(s, &op);
+	ts_srv_link_call(s, &op);
 	pthread_mutex_unlock(&s->mu);
 	if (op.rc)
-		return http_error(r, op.status >= 400 ? op.status : 400, NULL, "%s", op.msg);
-	return http_json(r, 200, json_pack("{s:s,s:s}", "status", "ok", "message", op.msg));
+		return ts_srv_http_error(r, op.status >= 400 ? op.status : 400, NULL, "%s", op.msg);
+	return ts_srv_http_json(r, 200, json_pack("{s:s,s:s}", "status", "ok", "message", op.msg));
 }

@@ -24,10 +24,10 @@
 
 static json_t *time_or_null(struct ts_server *s, double t, int set)
 {
-	return set && isfinite(t) ? json_real(http_unix(s, t)) : json_null();
+	return set && isfinite(t) ? json_real(ts_srv_http_unix(s, t)) : json_null();
 }
 
-json_t *job_json(struct ts_server *s, const struct ts_job *j)
+json_t *ts_srv_job_json(struct ts_server *s, const struct ts_job *j)
 {
 	int started = j->state != JOB_QUEUED, fin = job_final(j->state);
 	char size[32];
@@ -36,11 +36,11 @@ json_t *job_json(struct ts_server *s, const struct ts_job *j)
 	snprintf(size, sizeof(size), "%dx%d", j->req.width, j->req.height);
 	o = json_pack("{s:s,s:s,s:s,s:s,s:i,s:o,s:o,s:o,s:o,s:{s:i,s:i,s:f},s:i,s:o,s:f,s:b,s:b,s:b}",
 		      "id", j->id, "object", "job", "model", j->req.model_name, "status",
-		      job_state_name(j->state), "n", j->req.n,
-		      "created_at", json_real(http_unix(s, j->created_s)),
+		      ts_srv_job_state_name(j->state), "n", j->req.n,
+		      "created_at", json_real(ts_srv_http_unix(s, j->created_s)),
 		      "started_at", time_or_null(s, j->started_s, started),
 		      "completed_at", time_or_null(s, j->finished_s, fin),
-		      "deadline_at", json_real(http_unix(s, j->deadline_s)),
+		      "deadline_at", json_real(ts_srv_http_unix(s, j->deadline_s)),
 		      "progress", "steps_done", j->steps_done, "steps_total", j->steps_total,
 		      "percent", j->steps_total ? 100.0 * j->steps_done / j->steps_total : 0.0,
 		      "queue_position", j->queue_pos,
@@ -84,18 +84,18 @@ static enum adm admit(struct http_req *r, const struct ts_genreq *rq, struct ts_
 	int shape, best_effort = 0;
 
 	if (s->draining || s->closing) {
-		*ret = http_error(r, 503, NULL, "the server is shutting down");
+		*ret = ts_srv_http_error(r, 503, NULL, "the server is shutting down");
 		return ADM_REPLIED;
 	}
 	if (!s->model_loaded[rq->model]) {
 		s->m.bad_requests++;
-		*ret = http_error(r, 400, "model", "model '%s' is unloaded", rq->model_name);
+		*ret = ts_srv_http_error(r, 400, "model", "model '%s' is unloaded", rq->model_name);
 		return ADM_REPLIED;
 	}
-	shape = link_shape(s, rq->model, rq->width, rq->height, &err);
+	shape = ts_srv_link_shape(s, rq->model, rq->width, rq->height, &err);
 	if (shape < 0) {
 		s->m.bad_requests++;
-		*ret = http_api_error(r, &err);
+		*ret = ts_srv_http_api_error(r, &err);
 		return ADM_REPLIED;
 	}
 	sh = &s->shapes[shape];
@@ -106,7 +106,7 @@ static enum adm admit(struct http_req *r, const struct ts_genreq *rq, struct ts_
 	if (rel < min) {
 		if (!s->infeasible_best_effort) {
 			s->m.rejected_deadline++;
-			*ret = http_error(r, 422, rq->deadline_ms > 0 ? "deadline_ms" : "slo_scale",
+			*ret = ts_srv_http_error(r, 422, rq->deadline_ms > 0 ? "deadline_ms" : "slo_scale",
 					  "deadline of %.1f ms is infeasible: %d steps of %s %dx%d "
 					  "take at least %.1f ms on an idle pool (steps at the fastest "
 					  "degree, then decoding); the minimum "
@@ -118,9 +118,9 @@ static enum adm admit(struct http_req *r, const struct ts_genreq *rq, struct ts_
 		best_effort = 1;
 		s->m.best_effort++;
 	}
-	*out = job_create(s, rq, shape);
+	*out = ts_srv_job_create(s, rq, shape);
 	if (!*out) {
-		*ret = http_error(r, 500, NULL, "out of memory");
+		*ret = ts_srv_http_error(r, 500, NULL, "out of memory");
 		return ADM_REPLIED;
 	}
 	(*out)->deadline_s = (*out)->created_s + rel;
@@ -137,8 +137,8 @@ static json_t *result_json(struct ts_server *s, const struct ts_job *j)
 				      json_pack("{s:i,s:s}", "index", i, "b64_json", j->b64[i]) :
 				      json_pack("{s:i}", "index", i));
 	o = json_pack("{s:i,s:o*,s:s,s:s,s:s,s:s,s:{s:i,s:i}}", "created",
-		      (int)http_unix(s, j->created_s), "data", data, "id", j->id, "output_format",
-		      "png", "size", "", "status", job_state_name(j->state), "usage", "steps",
+		      (int)ts_srv_http_unix(s, j->created_s), "data", data, "id", j->id, "output_format",
+		      "png", "size", "", "status", ts_srv_job_state_name(j->state), "usage", "steps",
 		      j->steps_done, "images", j->req.n);
 	if (o) {
 		char size[32];
@@ -161,10 +161,10 @@ static json_t *result_json(struct ts_server *s, const struct ts_job *j)
 static enum MHD_Result reply_final(struct http_req *r, struct ts_job *j)
 {
 	if (j->state == JOB_COMPLETED)
-		return http_json(r, 200, result_json(r->s, j));
+		return ts_srv_http_json(r, 200, result_json(r->s, j));
 	if (j->state == JOB_CANCELLED)
-		return http_error(r, 409, NULL, "job %s was cancelled", j->id);
-	return http_error(r, 500, NULL, "job %s failed: %s", j->id, j->error);
+		return ts_srv_http_error(r, 409, NULL, "job %s was cancelled", j->id);
+	return ts_srv_http_error(r, 500, NULL, "job %s failed: %s", j->id, j->error);
 }
 
 static enum MHD_Result queue_429(struct http_req *r)
@@ -195,7 +195,7 @@ static enum MHD_Result queue_429(struct http_req *r)
 	return ret;
 }
 
-enum MHD_Result api_generate(struct http_req *r, int async)
+enum MHD_Result ts_srv_api_generate(struct http_req *r, int async)
 {
 	struct ts_server *s = r->s;
 	struct ts_api_catalog *cat = &s->cat;
@@ -212,7 +212,7 @@ enum MHD_Result api_generate(struct http_req *r, int async)
 	if (rc) {
 		s->m.bad_requests++;
 		pthread_mutex_unlock(&s->mu);
-		return http_api_error(r, &err);
+		return ts_srv_http_api_error(r, &err);
 	}
 	if (s->n_queued >= s->queue_limit && !s->draining) {
 		s->m.rejected_full++;
@@ -225,7 +225,7 @@ enum MHD_Result api_generate(struct http_req *r, int async)
 		return ret;
 	}
 	if (async) {
-		json_t *o = job_json(s, j);
+		json_t *o = ts_srv_job_json(s, j);
 
 		snprintf(url, sizeof(url), "/v1/jobs/%s", j->id);
 		if (o) {
@@ -236,58 +236,58 @@ enum MHD_Result api_generate(struct http_req *r, int async)
 			json_object_set_new(o, "content_url", json_string(url));
 		}
 		pthread_mutex_unlock(&s->mu);
-		return http_json(r, 202, o);
+		return ts_srv_http_json(r, 202, o);
 	}
 	while (!job_final(j->state) && !s->closing)
 		pthread_cond_wait(&s->job_cv, &s->mu);
 	if (!job_final(j->state))
-		ret = http_error(r, 503, NULL, "the server stopped before job %s ended", j->id);
+		ret = ts_srv_http_error(r, 503, NULL, "the server stopped before job %s ended", j->id);
 	else
 		ret = reply_final(r, j);
 	pthread_mutex_unlock(&s->mu);
 	return ret;
 }
 
-enum MHD_Result api_job_get(struct http_req *r, const char *id, const char *what)
+enum MHD_Result ts_srv_api_job_get(struct http_req *r, const char *id, const char *what)
 {
 	struct ts_server *s = r->s;
 	enum MHD_Result ret;
 	struct ts_job *j;
 
 	pthread_mutex_lock(&s->mu);
-	j = job_find(s, id);
+	j = ts_srv_job_find(s, id);
 	if (!j)
-		ret = http_error(r, 404, NULL, "no job '%.40s'", id);
+		ret = ts_srv_http_error(r, 404, NULL, "no job '%.40s'", id);
 	else if (!*what)
-		ret = http_json(r, 200, job_json(s, j));
+		ret = ts_srv_http_json(r, 200, ts_srv_job_json(s, j));
 	else if (!job_final(j->state))
-		ret = http_error(r, 409, NULL, "job %s is %s: no content yet", j->id,
-				 job_state_name(j->state));
+		ret = ts_srv_http_error(r, 409, NULL, "job %s is %s: no content yet", j->id,
+				 ts_srv_job_state_name(j->state));
 	else
 		ret = reply_final(r, j);
 	pthread_mutex_unlock(&s->mu);
 	return ret;
 }
 
-enum MHD_Result api_job_cancel(struct http_req *r, const char *id)
+enum MHD_Result ts_srv_api_job_cancel(struct http_req *r, const char *id)
 {
 	struct ts_server *s = r->s;
 	enum MHD_Result ret;
 	struct ts_job *j;
 
 	pthread_mutex_lock(&s->mu);
-	j = job_find(s, id);
+	j = ts_srv_job_find(s, id);
 	if (!j) {
-		ret = http_error(r, 404, NULL, "no job '%.40s'", id);
+		ret = ts_srv_http_error(r, 404, NULL, "no job '%.40s'", id);
 	} else if (job_final(j->state)) {
-		ret = http_error(r, 409, NULL, "job %s already %s", j->id,
-				 job_state_name(j->state));
+		ret = ts_srv_http_error(r, 409, NULL, "job %s already %s", j->id,
+				 ts_srv_job_state_name(j->state));
 	} else {
 		/* The engine thread stops it: at once when queued, after its step when running. */
 		j->cancel_req = 1;
-		job_touch(s, j);
+		ts_srv_job_touch(s, j);
 		pthread_cond_signal(&s->engine_cv);
-		ret = http_json(r, 200, job_json(s, j));
+		ret = ts_srv_http_json(r, 200, ts_srv_job_json(s, j));
 	}
 	pthread_mutex_unlock(&s->mu);
 	return ret;
@@ -296,13 +296,13 @@ enum MHD_Result api_job_cancel(struct http_req *r, const char *id)
 static int state_filter(const char *name)
 {
 	for (int st = JOB_QUEUED; st <= JOB_CANCELLED; st++)
-		if (!strcmp(name, job_state_name(st)))
+		if (!strcmp(name, ts_srv_job_state_name(st)))
 			return st;
 	return -1;
 }
 
 /* GET /v1/jobs?status=S&after=ID&limit=N, in submission order. */
-enum MHD_Result api_job_list(struct http_req *r)
+enum MHD_Result ts_srv_api_job_list(struct http_req *r)
 {
 	struct ts_server *s = r->s;
 	const char *st = MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND, "status");
@@ -317,20 +317,20 @@ enum MHD_Result api_job_list(struct http_req *r)
 	if (lim) {
 		limit = strtol(lim, &end, 10);
 		if (*end || limit < 1 || limit > 10000)
-			return http_error(r, 400, "limit", "limit must be an integer in [1, 10000]");
+			return ts_srv_http_error(r, 400, "limit", "limit must be an integer in [1, 10000]");
 	}
 	if (st && (want = state_filter(st)) < 0)
-		return http_error(r, 400, "status", "status: queued, running, decoding, "
+		return ts_srv_http_error(r, 400, "status", "status: queued, running, decoding, "
 				  "completed, failed or cancelled");
 	data = json_array();
 	pthread_mutex_lock(&s->mu);
 	if (after) {
-		struct ts_job *a = job_find(s, after);
+		struct ts_job *a = ts_srv_job_find(s, after);
 
 		if (!a) {
 			pthread_mutex_unlock(&s->mu);
 			json_decref(data);
-			return http_error(r, 400, "after", "no job '%.40s'", after);
+			return ts_srv_http_error(r, 400, "after", "no job '%.40s'", after);
 		}
 		i = a->seq + 1;
 	}
@@ -339,11 +339,11 @@ enum MHD_Result api_job_list(struct http_req *r)
 
 		if (want >= 0 && (int)j->state != want)
 			continue;
-		json_array_append_new(data, job_json(s, j));
+		json_array_append_new(data, ts_srv_job_json(s, j));
 		n++;
 	}
 	more = i < s->n_jobs;
 	pthread_mutex_unlock(&s->mu);
-	return http_json(r, 200, json_pack("{s:s,s:o*,s:b}", "object", "list", "data", data,
+	return ts_srv_http_json(r, 200, json_pack("{s:s,s:o*,s:b}", "object", "list", "data", data,
 					   "has_more", more));
 }

@@ -86,7 +86,7 @@ static void op_shape(struct ts_server *s, struct link_op *op)
 	}
 	sh = &s->shapes[s->n_shapes];
 	if (s->rt) {
-		if (real_shape(s, op->model, op->width, op->height, sh)) {
+		if (ts_srv_real_shape(s, op->model, op->width, op->height, sh)) {
 			op->rc = TS_ERANGE;
 			snprintf(op->msg, sizeof(op->msg), "model %s cannot run %dx%d", m->name,
 				 op->width, op->height);
@@ -108,14 +108,14 @@ static void op_shape(struct ts_server *s, struct link_op *op)
 	s->n_shapes++;
 }
 
-int link_shape(struct ts_server *s, int model, int w, int h, struct ts_api_error *err)
+int ts_srv_link_shape(struct ts_server *s, int model, int w, int h, struct ts_api_error *err)
 {
 	struct link_op op = { .kind = OP_SHAPE, .model = model, .width = w, .height = h };
 	int i = shape_find(s, model, w, h);
 
 	if (i >= 0)
 		return i;
-	link_call(s, &op);
+	ts_srv_link_call(s, &op);
 	i = op.rc ? -1 : shape_find(s, model, w, h);
 	if (i < 0)
 		ts_api_error_set(err, 400, "size", "%s", op.msg[0] ? op.msg : "size not served");
@@ -124,7 +124,7 @@ int link_shape(struct ts_server *s, int model, int w, int h, struct ts_api_error
 
 /* --- ops: admin work on the engine thread --------------------------------- */
 
-void link_call(struct ts_server *s, struct link_op *op)
+void ts_srv_link_call(struct ts_server *s, struct link_op *op)
 {
 	if (s->stopping) {
 		op->rc = TS_EBUSY;
@@ -305,7 +305,7 @@ static void op_load(struct ts_server *s, struct link_op *op, int load)
 		return;
 	}
 	/* The env keeps sections of models costed by modules: keep the file's config alive. */
-	op->rc = catalog_add_model(s, sec);
+	op->rc = ts_srv_catalog_add_model(s, sec);
 	if (op->rc) {
 		snprintf(op->msg, sizeof(op->msg), "[model %.64s] refused (%s); see the log", op->name,
 			 ts_strerror(op->rc));
@@ -377,8 +377,8 @@ static void job_end_early(struct ts_server *s, struct ts_job *j, enum job_state 
 	j->finished_s = srv_now(s);
 	snprintf(j->error, sizeof(j->error), "%s", why);
 	s->n_queued--;
-	metrics_finish(s, j);
-	job_touch(s, j);
+	ts_srv_metrics_finish(s, j);
+	ts_srv_job_touch(s, j);
 }
 
 static int submit_one(struct ts_server *s, struct ts_job *j)
@@ -388,7 +388,7 @@ static int submit_one(struct ts_server *s, struct ts_job *j)
 	int err;
 
 	if (s->rt) {
-		err = real_submit(s, j, now);
+		err = ts_srv_real_submit(s, j, now);
 		if (!err)
 			s->last_arrival = now;
 		return err;
@@ -472,7 +472,7 @@ static void run_ended(struct ts_server *s, struct job_sub *sub, const struct ts_
 	int ran = r->steps_done - sub->run_base;
 
 	if (sub->run_steps && ran > 0 && now > sub->run_start)
-		hist_add(&s->m.step_s[degree_slot(sub->run_degree)], (now - sub->run_start) / ran);
+		ts_srv_hist_add(&s->m.step_s[degree_slot(sub->run_degree)], (now - sub->run_start) / ran);
 	sub->run_steps = 0;
 }
 
@@ -497,7 +497,7 @@ static int sub_steps(struct ts_server *s, struct job_sub *sub, const struct ts_r
 		sub->run_base = r->steps_done;
 	}
 	if (s->rt) /* the real executor counts steps as they finish */
-		return real_progress(s, sub->eidx);
+		return ts_srv_real_progress(s, sub->eidx);
 	per = (sub->run_end - sub->run_start) / sub->run_steps;
 	k = per > 0 ? (int)floor((now - sub->run_start) / per) : 0;
 	if (k > sub->run_steps - 1)
@@ -519,7 +519,7 @@ static void job_finalise(struct ts_server *s, struct ts_job *j, int n_done, int 
 	live_del(s, j);
 	if (n_done == j->req.n) {
 		j->steps_done = j->steps_total;
-		dec = s->rt ? real_finished(s, j) : 0;
+		dec = s->rt ? ts_srv_real_finished(s, j) : 0;
 		if (dec > 0)
 			return; /* the decode thread completes it */
 		j->state = dec ? JOB_FAILED : JOB_COMPLETED;
@@ -534,7 +534,7 @@ static void job_finalise(struct ts_server *s, struct ts_job *j, int n_done, int 
 		snprintf(j->error, sizeof(j->error),
 			 "the engine failed it: no healthy device set could run it, or a step failed");
 	j->finished_s = fin;
-	metrics_finish(s, j);
+	ts_srv_metrics_finish(s, j);
 }
 
 static void sync_job(struct ts_server *s, struct ts_job *j, struct sync_acc *a)
@@ -589,7 +589,7 @@ static void sync_job(struct ts_server *s, struct ts_job *j, struct sync_acc *a)
 	}
 	if (j->state != was || j->steps_done != was_steps || j->queue_pos != was_pos ||
 	    job_final(j->state))
-		job_touch(s, j);
+		ts_srv_job_touch(s, j);
 }
 
 static void sync_all(struct ts_server *s)
@@ -662,7 +662,7 @@ static void *engine_main(void *arg)
 	return NULL;
 }
 
-int link_start(struct ts_server *s)
+int ts_srv_link_start(struct ts_server *s)
 {
 	const char *name = s->env ? ts_sim_env_policy(s->env) : NULL;
 	const struct ts_policy_ops *ops;
@@ -671,8 +671,8 @@ int link_start(struct ts_server *s)
 	int err;
 
 	if (s->rt || !s->env) {
-		/* The real executor: real_open() built the engine. */
-		err = s->rt ? 0 : real_open(s);
+		/* The real executor: ts_srv_real_open() built the engine. */
+		err = s->rt ? 0 : ts_srv_real_open(s);
 		goto thread;
 	}
 	if (!name) {
@@ -720,7 +720,7 @@ thread:
 	return 0;
 }
 
-void link_stop(struct ts_server *s)
+void ts_srv_link_stop(struct ts_server *s)
 {
 	if (s->engine_started) {
 		pthread_mutex_lock(&s->mu);
@@ -731,7 +731,7 @@ void link_stop(struct ts_server *s)
 		s->engine_started = 0;
 	}
 	if (s->real) {
-		real_close(s);
+		ts_srv_real_close(s);
 	} else {
 		ts_engine_free(s->eng);
 		ts_groupcache_free(s->cache);

@@ -27,12 +27,12 @@ struct conn {
 	int too_big;
 };
 
-double http_unix(struct ts_server *s, double t)
+double ts_srv_http_unix(struct ts_server *s, double t)
 {
 	return s->epoch0 + t;
 }
 
-enum MHD_Result http_json(struct http_req *r, unsigned status, json_t *obj)
+enum MHD_Result ts_srv_http_json(struct http_req *r, unsigned status, json_t *obj)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
@@ -73,12 +73,12 @@ static enum MHD_Result error_v(struct http_req *r, unsigned status, const char *
 	char msg[512];
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	return http_json(r, status, json_pack("{s:{s:s,s:s,s:s?,s:i}}", "error", "message", msg,
+	return ts_srv_http_json(r, status, json_pack("{s:{s:s,s:s,s:s?,s:i}}", "error", "message", msg,
 					      "type", error_type(status), "param",
 					      field && field[0] ? field : NULL, "code", status));
 }
 
-enum MHD_Result http_error(struct http_req *r, unsigned status, const char *field,
+enum MHD_Result ts_srv_http_error(struct http_req *r, unsigned status, const char *field,
 			   const char *fmt, ...)
 {
 	va_list ap;
@@ -90,9 +90,9 @@ enum MHD_Result http_error(struct http_req *r, unsigned status, const char *fiel
 	return ret;
 }
 
-enum MHD_Result http_api_error(struct http_req *r, const struct ts_api_error *e)
+enum MHD_Result ts_srv_http_api_error(struct http_req *r, const struct ts_api_error *e)
 {
-	return http_error(r, e->status ? e->status : 400, e->field, "%s", e->message);
+	return ts_srv_http_error(r, e->status ? e->status : 400, e->field, "%s", e->message);
 }
 
 static enum MHD_Result text_reply(struct http_req *r, unsigned status, char *text, size_t len,
@@ -118,10 +118,10 @@ static enum MHD_Result api_metrics(struct http_req *r)
 	char *text;
 
 	pthread_mutex_lock(&r->s->mu);
-	text = metrics_render(r->s, &len);
+	text = ts_srv_metrics_render(r->s, &len);
 	pthread_mutex_unlock(&r->s->mu);
 	if (!text)
-		return http_error(r, 500, NULL, "out of memory");
+		return ts_srv_http_error(r, 500, NULL, "out of memory");
 	return text_reply(r, 200, text, len, "text/plain; version=0.0.4; charset=utf-8");
 }
 
@@ -137,10 +137,10 @@ static enum MHD_Result api_ready(struct http_req *r)
 		n += s->model_loaded[i];
 	pthread_mutex_unlock(&s->mu);
 	if (draining)
-		return http_error(r, 503, NULL, "draining: the server is shutting down");
+		return ts_srv_http_error(r, 503, NULL, "draining: the server is shutting down");
 	if (!ready || !n)
-		return http_error(r, 503, NULL, "not ready: %s", n ? "warming up" : "no model loaded");
-	return http_json(r, 200, json_pack("{s:s,s:i}", "status", "ready", "models", n));
+		return ts_srv_http_error(r, 503, NULL, "not ready: %s", n ? "warming up" : "no model loaded");
+	return ts_srv_http_json(r, 200, json_pack("{s:s,s:i}", "status", "ready", "models", n));
 }
 
 static enum MHD_Result api_models(struct http_req *r)
@@ -167,7 +167,7 @@ static enum MHD_Result api_models(struct http_req *r)
 						      "class_conditional", m->n_classes > 0));
 	}
 	pthread_mutex_unlock(&s->mu);
-	return http_json(r, 200, json_pack("{s:s,s:o*}", "object", "list", "data", data));
+	return ts_srv_http_json(r, 200, json_pack("{s:s,s:o*}", "object", "list", "data", data));
 }
 
 /* "/v1/jobs/ID[/what]" -> id and what ("" when none); 0 or -1 when malformed. */
@@ -196,24 +196,24 @@ static enum MHD_Result route_jobs(struct http_req *r, const char *rest)
 
 	if (!*rest) {
 		if (is(r, "POST"))
-			return api_generate(r, 1);
+			return ts_srv_api_generate(r, 1);
 		if (is(r, "GET"))
-			return api_job_list(r);
-		return http_error(r, 405, NULL, "%s /v1/jobs: use POST or GET", r->method);
+			return ts_srv_api_job_list(r);
+		return ts_srv_http_error(r, 405, NULL, "%s /v1/jobs: use POST or GET", r->method);
 	}
 	if (split_job_url(rest, id, sizeof(id), &what))
-		return http_error(r, 404, NULL, "no such job");
+		return ts_srv_http_error(r, 404, NULL, "no such job");
 	if (!*what && is(r, "GET"))
-		return api_job_get(r, id, "");
+		return ts_srv_api_job_get(r, id, "");
 	if (!*what && is(r, "DELETE"))
-		return api_job_cancel(r, id);
+		return ts_srv_api_job_cancel(r, id);
 	if (!strcmp(what, "cancel") && is(r, "POST"))
-		return api_job_cancel(r, id);
+		return ts_srv_api_job_cancel(r, id);
 	if (!strcmp(what, "content") && is(r, "GET"))
-		return api_job_get(r, id, "content");
+		return ts_srv_api_job_get(r, id, "content");
 	if (!strcmp(what, "events") && is(r, "GET"))
-		return api_job_events(r, id);
-	return http_error(r, 404, NULL, "%s %s: no such route", r->method, r->url);
+		return ts_srv_api_job_events(r, id);
+	return ts_srv_http_error(r, 404, NULL, "%s %s: no such route", r->method, r->url);
 }
 
 static enum MHD_Result route(struct http_req *r)
@@ -224,25 +224,25 @@ static enum MHD_Result route(struct http_req *r)
 		return route_jobs(r, u[8] ? u + 9 : "");
 	if (!strcmp(u, "/v1/images/generations")) {
 		if (!is(r, "POST"))
-			return http_error(r, 405, NULL, "use POST");
-		return api_generate(r, 0);
+			return ts_srv_http_error(r, 405, NULL, "use POST");
+		return ts_srv_api_generate(r, 0);
 	}
 	if (!strncmp(u, "/admin/", 7)) {
 		if (!is(r, "POST"))
-			return http_error(r, 405, NULL, "use POST");
-		return api_admin(r, u + 7);
+			return ts_srv_http_error(r, 405, NULL, "use POST");
+		return ts_srv_api_admin(r, u + 7);
 	}
 	if (!is(r, "GET") && !is(r, "HEAD"))
-		return http_error(r, 405, NULL, "%s %s: no such route", r->method, u);
+		return ts_srv_http_error(r, 405, NULL, "%s %s: no such route", r->method, u);
 	if (!strcmp(u, "/health"))
-		return http_json(r, 200, json_pack("{s:s}", "status", "ok"));
+		return ts_srv_http_json(r, 200, json_pack("{s:s}", "status", "ok"));
 	if (!strcmp(u, "/ready"))
 		return api_ready(r);
 	if (!strcmp(u, "/v1/models"))
 		return api_models(r);
 	if (!strcmp(u, "/metrics"))
 		return api_metrics(r);
-	return http_error(r, 404, NULL, "%s: no such route", u);
+	return ts_srv_http_error(r, 404, NULL, "%s: no such route", u);
 }
 
 static enum MHD_Result body_append(struct ts_server *s, struct conn *cn, const char *data,
@@ -287,7 +287,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
 		if (cl && strtoull(cl, NULL, 10) > s->max_body) {
 			cn->too_big = 1;
-			return http_error(&r, 413, NULL, "body over %zu bytes", s->max_body);
+			return ts_srv_http_error(&r, 413, NULL, "body over %zu bytes", s->max_body);
 		}
 		return MHD_YES;
 	}
@@ -298,7 +298,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return ret;
 	}
 	if (cn->too_big)
-		return http_error(&r, 413, NULL, "body over %zu bytes", s->max_body);
+		return ts_srv_http_error(&r, 413, NULL, "body over %zu bytes", s->max_body);
 	r.body = cn->body ? cn->body : "";
 	r.len = cn->len;
 	return route(&r);
@@ -345,7 +345,7 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
 	return 0;
 }
 
-int http_start(struct ts_server *s, const char *listen)
+int ts_srv_http_start(struct ts_server *s, const char *listen)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
@@ -378,7 +378,7 @@ int http_start(struct ts_server *s, const char *listen)
 	return 0;
 }
 
-void http_stop(struct ts_server *s)
+void ts_srv_http_stop(struct ts_server *s)
 {
 	if (s->mhd)
 		MHD_stop_daemon(s->mhd);

@@ -20,25 +20,25 @@ struct http_req {
 	size_t len;
 };
 
-enum MHD_Result http_json(struct http_req *r, unsigned status, json_t *obj);
+enum MHD_Result ts_srv_http_json(struct http_req *r, unsigned status, json_t *obj);
 /* {"error":{"message","type","param","code"}} in OpenAI's shape. */
-enum MHD_Result http_error(struct http_req *r, unsigned status, const char *field,
+enum MHD_Result ts_srv_http_error(struct http_req *r, unsigned status, const char *field,
 			   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-enum MHD_Result http_api_error(struct http_req *r, const struct ts_api_error *e);
-double http_unix(struct ts_server *s, double t);
+enum MHD_Result ts_srv_http_api_error(struct http_req *r, const struct ts_api_error *e);
+double ts_srv_http_unix(struct ts_server *s, double t);
 
 /* api_jobs.c */
-enum MHD_Result api_generate(struct http_req *r, int async);
-enum MHD_Result api_job_get(struct http_req *r, const char *id, const char *what);
-enum MHD_Result api_job_cancel(struct http_req *r, const char *id);
-enum MHD_Result api_job_list(struct http_req *r);
+enum MHD_Result ts_srv_api_generate(struct http_req *r, int async);
+enum MHD_Result ts_srv_api_job_get(struct http_req *r, const char *id, const char *what);
+enum MHD_Result ts_srv_api_job_cancel(struct http_req *r, const char *id);
+enum MHD_Result ts_srv_api_job_list(struct http_req *r);
 /* Under mu: the job as JSON. */
-json_t *job_json(struct ts_server *s, const struct ts_job *j);
+json_t *ts_srv_job_json(struct ts_server *s, const struct ts_job *j);
 
 /* sse.c */
-enum MHD_Result api_job_events(struct http_req *r, const char *id);
+enum MHD_Result ts_srv_api_job_events(struct http_req *r, const char *id);
 
 /* admin.c */
-enum MHD_Result api_admin(struct http_req *r, const char *what);
+enum MHD_Result ts_srv_api_admin(struct http_req *r, const char *what);
 
 #endif /* TS_SERVER_HTTP_INT_H */

@@ -25,7 +25,7 @@ static const char *const state_names[] = {
 	[JOB_CANCELLED] = "cancelled",
 };
 
-const char *job_state_name(enum job_state st)
+const char *ts_srv_job_state_name(enum job_state st)
 {
 	return st <= JOB_CANCELLED ? state_names[st] : "?";
 }
@@ -40,7 +40,7 @@ static size_t id_hash(const char *id)
 	return (size_t)h;
 }
 
-int jobs_init(struct ts_server *s)
+int ts_srv_jobs_init(struct ts_server *s)
 {
 	s->hash_cap = 1024;
 	s->hash = calloc(s->hash_cap, sizeof(*s->hash));
@@ -52,10 +52,10 @@ int jobs_init(struct ts_server *s)
 	return 0;
 }
 
-void jobs_release(struct ts_server *s)
+void ts_srv_jobs_release(struct ts_server *s)
 {
 	for (size_t i = 0; i < s->n_jobs; i++) {
-		job_free_images(s->jobs[i]);
+		ts_srv_job_free_images(s->jobs[i]);
 		free(s->jobs[i]);
 	}
 	free(s->jobs);
@@ -107,7 +107,7 @@ static int table_add(struct ts_server *s, struct ts_job *j)
 	return 0;
 }
 
-struct ts_job *job_create(struct ts_server *s, const struct ts_genreq *rq, int shape)
+struct ts_job *ts_srv_job_create(struct ts_server *s, const struct ts_genreq *rq, int shape)
 {
 	struct ts_job *j = calloc(1, sizeof(*j));
 
@@ -134,7 +134,7 @@ struct ts_job *job_create(struct ts_server *s, const struct ts_genreq *rq, int s
 	return j;
 }
 
-struct ts_job *job_find(struct ts_server *s, const char *id)
+struct ts_job *ts_srv_job_find(struct ts_server *s, const char *id)
 {
 	struct ts_job *j = s->hash[id_hash(id) & (s->hash_cap - 1)];
 
@@ -144,7 +144,7 @@ struct ts_job *job_find(struct ts_server *s, const char *id)
 }
 
 /* Waiters are woken once per engine tick (engine_link.c), not once per job. */
-void job_touch(struct ts_server *s, struct ts_job *j)
+void ts_srv_job_touch(struct ts_server *s, struct ts_job *j)
 {
 	j->version++;
 }

@@ -21,14 +21,14 @@ static const double step_le[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 
 
 #define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-void hist_init(struct hist *h, const double *le, int n_le)
+void ts_srv_hist_init(struct hist *h, const double *le, int n_le)
 {
 	memset(h, 0, sizeof(*h));
 	h->le = le;
 	h->n_le = n_le;
 }
 
-void hist_add(struct hist *h, double v)
+void ts_srv_hist_add(struct hist *h, double v)
 {
 	int i = 0;
 
@@ -39,18 +39,18 @@ void hist_add(struct hist *h, double v)
 	h->n++;
 }
 
-void metrics_init(struct srv_metrics *m)
+void ts_srv_metrics_init(struct srv_metrics *m)
 {
 	memset(m, 0, sizeof(*m));
 	for (int i = 0; i < SRV_MAX_SHAPES; i++) {
-		hist_init(&m->shape[i].latency, latency_le, N_OF(latency_le));
-		hist_init(&m->shape[i].queue, latency_le, N_OF(latency_le));
+		ts_srv_hist_init(&m->shape[i].latency, latency_le, N_OF(latency_le));
+		ts_srv_hist_init(&m->shape[i].queue, latency_le, N_OF(latency_le));
 	}
 	for (int i = 0; i < DEGREE_SLOTS; i++)
-		hist_init(&m->step_s[i], step_le, N_OF(step_le));
+		ts_srv_hist_init(&m->step_s[i], step_le, N_OF(step_le));
 }
 
-void metrics_finish(struct ts_server *s, const struct ts_job *j)
+void ts_srv_metrics_finish(struct ts_server *s, const struct ts_job *j)
 {
 	struct srv_metrics *m = &s->m;
 	int met;
@@ -59,8 +59,8 @@ void metrics_finish(struct ts_server *s, const struct ts_job *j)
 	switch (j->state) {
 	case JOB_COMPLETED:
 		m->completed++;
-		hist_add(&m->shape[j->shape].latency, j->finished_s - j->created_s);
-		hist_add(&m->shape[j->shape].queue, j->started_s - j->created_s);
+		ts_srv_hist_add(&m->shape[j->shape].latency, j->finished_s - j->created_s);
+		ts_srv_hist_add(&m->shape[j->shape].queue, j->started_s - j->created_s);
 		m->service_sum += j->finished_s - j->started_s;
 		break;
 	case JOB_FAILED:
@@ -202,7 +202,7 @@ static void render_engine(struct ts_server *s, FILE *f, double now)
 	fprintf(f, "tetriserve_policy_info{policy=\"%s\"} 1\n", s->policy);
 }
 
-char *metrics_render(struct ts_server *s, size_t *len)
+char *ts_srv_metrics_render(struct ts_server *s, size_t *len)
 {
 	char *buf = NULL;
 	FILE *f = open_memstream(&buf, len);

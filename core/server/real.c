@@ -191,8 +191,8 @@ static void *decode_main(void *arg)
 			snprintf(j->error, sizeof(j->error), "%s", why);
 		j->finished_s = srv_now(s);
 		s->n_decoding--;
-		metrics_finish(s, j);
-		job_touch(s, j);
+		ts_srv_metrics_finish(s, j);
+		ts_srv_job_touch(s, j);
 		pthread_cond_broadcast(&s->job_cv);
 	}
 	pthread_mutex_unlock(&s->mu);
@@ -253,7 +253,7 @@ static void fill_shape(struct srv_shape *sh, const struct ts_cost *c, int klass)
 	}
 }
 
-int real_shape(struct ts_server *s, int model, int w, int h, struct srv_shape *sh)
+int ts_srv_real_shape(struct ts_server *s, int model, int w, int h, struct srv_shape *sh)
 {
 	const struct ts_api_model *am = &s->cat.m[model];
 	struct ts_req_params p = {
@@ -292,7 +292,7 @@ static void catalog_model(struct ts_server *s, const struct ts_rt_model *m)
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		struct srv_shape *sh = &s->shapes[s->n_shapes];
 
-		if (s->n_shapes == SRV_MAX_SHAPES || real_shape(s, k, sizes[i], sizes[i], sh))
+		if (s->n_shapes == SRV_MAX_SHAPES || ts_srv_real_shape(s, k, sizes[i], sizes[i], sh))
 			continue;
 		s->n_shapes++;
 		am->w[am->n_sizes] = am->h[am->n_sizes] = sizes[i];
@@ -308,7 +308,7 @@ static void catalog_model(struct ts_server *s, const struct ts_rt_model *m)
 	s->model_loaded[k] = 1;
 }
 
-int real_open(struct ts_server *s)
+int ts_srv_real_open(struct ts_server *s)
 {
 	struct srv_real *re = calloc(1, sizeof(*re));
 	int err;
@@ -346,7 +346,7 @@ int real_open(struct ts_server *s)
 	return 0;
 }
 
-void real_close(struct ts_server *s)
+void ts_srv_real_close(struct ts_server *s)
 {
 	struct srv_real *re = s->real;
 
@@ -380,7 +380,7 @@ void real_close(struct ts_server *s)
 
 /* --- engine-thread hooks -------------------------------------------------- */
 
-int real_submit(struct ts_server *s, struct ts_job *j, double now)
+int ts_srv_real_submit(struct ts_server *s, struct ts_job *j, double now)
 {
 	const struct ts_api_model *am = &s->cat.m[j->req.model];
 	uint64_t base = j->req.has_seed ? j->req.seed : (s->id_nonce << 24) ^ (j->seq * 7919u);
@@ -406,13 +406,13 @@ int real_submit(struct ts_server *s, struct ts_job *j, double now)
 	return 0;
 }
 
-int real_progress(struct ts_server *s, int eidx)
+int ts_srv_real_progress(struct ts_server *s, int eidx)
 {
 	return ts_exec_real_progress(s->rt->exec, eidx);
 }
 
 /* 1: queued for decoding; 0: no decoder, complete it now; < 0: fail it. */
-int real_finished(struct ts_server *s, struct ts_job *j)
+int ts_srv_real_finished(struct ts_server *s, struct ts_job *j)
 {
 	struct srv_real *re = s->real;
 
@@ -440,7 +440,7 @@ int real_finished(struct ts_server *s, struct ts_job *j)
 	return 1;
 }
 
-void job_free_images(struct ts_job *j)
+void ts_srv_job_free_images(struct ts_job *j)
 {
 	for (int i = 0; i < TS_API_MAX_N; i++) {
 		free(j->lat[i].data);

@@ -135,7 +135,7 @@ static int catalog_register(struct ts_server *s, struct ts_section *sec)
 	return 0;
 }
 
-int catalog_add_model(struct ts_server *s, struct ts_section *sec)
+int ts_srv_catalog_add_model(struct ts_server *s, struct ts_section *sec)
 {
 	const char *profile = ts_cfg_str(sec, "profile");
 	int err;
@@ -162,7 +162,7 @@ static int catalog_build(struct ts_server *s)
 
 static void free_server(struct ts_server *s)
 {
-	jobs_release(s);
+	ts_srv_jobs_release(s);
 	ts_sim_env_free(s->env);
 	pthread_cond_destroy(&s->job_cv);
 	pthread_cond_destroy(&s->engine_cv);
@@ -186,13 +186,13 @@ int ts_server_start(struct ts_config *cfg, const struct ts_server_opts *o,
 	pthread_cond_init(&s->engine_cv, NULL);
 	pthread_cond_init(&s->job_cv, NULL);
 	s->cfg = cfg;
-	metrics_init(&s->m);
+	ts_srv_metrics_init(&s->m);
 	ts_config_apply_server(cfg);
 	gettimeofday(&tv, NULL);
 	s->id_nonce = ((uint64_t)tv.tv_sec * 1000003u ^ (uint64_t)tv.tv_usec) & 0xffffffffu;
 	err = settings(s, srv);
 	if (!err)
-		err = jobs_init(s);
+		err = ts_srv_jobs_init(s);
 	/* sim: cost tables on the wall clock; cpu/cuda: the real executor (real.c). */
 	if (!err && !strcmp(ts_cfg_str(ts_config_section_get(cfg, "pool"), "backend"), "sim")) {
 		err = ts_sim_env_from_config(cfg, &s->env);
@@ -200,16 +200,16 @@ int ts_server_start(struct ts_config *cfg, const struct ts_server_opts *o,
 			err = catalog_build(s);
 	}
 	if (!err)
-		err = link_start(s);
+		err = ts_srv_link_start(s);
 	if (err) {
-		link_stop(s);
+		ts_srv_link_stop(s);
 		free_server(s);
 		return err;
 	}
 	s->epoch0 = (double)tv.tv_sec + tv.tv_usec * 1e-6 - srv_now(s);
-	err = http_start(s, o && o->listen ? o->listen : ts_cfg_str(srv, "listen"));
+	err = ts_srv_http_start(s, o && o->listen ? o->listen : ts_cfg_str(srv, "listen"));
 	if (err) {
-		link_stop(s);
+		ts_srv_link_stop(s);
 		free_server(s);
 		return err;
 	}
@@ -274,8 +274,8 @@ void ts_server_stop(struct ts_server *s, double grace_s)
 	s->closing = 1;
 	pthread_cond_broadcast(&s->job_cv);
 	pthread_mutex_unlock(&s->mu);
-	http_stop(s);
-	link_stop(s);
+	ts_srv_http_stop(s);
+	ts_srv_link_stop(s);
 	ts_info("server", "stopped: %ld submitted, %ld completed, %ld failed, %ld cancelled",
 		s->m.submitted, s->m.completed, s->m.failed, s->m.cancelled);
 	free_server(s);

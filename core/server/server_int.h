@@ -37,7 +37,7 @@ enum job_state {
 	JOB_CANCELLED,
 };
 
-const char *job_state_name(enum job_state s);
+const char *ts_srv_job_state_name(enum job_state s);
 
 static inline int job_final(enum job_state s)
 {
@@ -123,8 +123,8 @@ struct hist {
 	long n;
 };
 
-void hist_init(struct hist *h, const double *le, int n_le);
-void hist_add(struct hist *h, double v);
+void ts_srv_hist_init(struct hist *h, const double *le, int n_le);
+void ts_srv_hist_add(struct hist *h, double v);
 
 struct shape_metrics {
 	struct hist latency, queue;
@@ -202,33 +202,33 @@ struct ts_server {
 };
 
 /* jobs.c */
-int jobs_init(struct ts_server *s);
-void jobs_release(struct ts_server *s);
+int ts_srv_jobs_init(struct ts_server *s);
+void ts_srv_jobs_release(struct ts_server *s);
 /* Under mu: a new queued job, added to the table and the mailbox. */
-struct ts_job *job_create(struct ts_server *s, const struct ts_genreq *rq, int shape);
-struct ts_job *job_find(struct ts_server *s, const char *id);
-void job_touch(struct ts_server *s, struct ts_job *j);
+struct ts_job *ts_srv_job_create(struct ts_server *s, const struct ts_genreq *rq, int shape);
+struct ts_job *ts_srv_job_find(struct ts_server *s, const char *id);
+void ts_srv_job_touch(struct ts_server *s, struct ts_job *j);
 
 /* engine_link.c */
-int link_start(struct ts_server *s);
-void link_stop(struct ts_server *s);
+int ts_srv_link_start(struct ts_server *s);
+void ts_srv_link_stop(struct ts_server *s);
 /* Under mu: queue @op for the engine thread and wait until it is done. */
-void link_call(struct ts_server *s, struct link_op *op);
+void ts_srv_link_call(struct ts_server *s, struct link_op *op);
 /* Under mu: the shape index of (model, w, h), resolved through the engine if new; < 0 on error. */
-int link_shape(struct ts_server *s, int model, int w, int h, struct ts_api_error *err);
+int ts_srv_link_shape(struct ts_server *s, int model, int w, int h, struct ts_api_error *err);
 
 /* server.c: a [model NAME] into the cost book and the catalog (engine thread or start). */
-int catalog_add_model(struct ts_server *s, struct ts_section *sec);
+int ts_srv_catalog_add_model(struct ts_server *s, struct ts_section *sec);
 
 /* metrics.c */
-void metrics_init(struct srv_metrics *m);
-void metrics_finish(struct ts_server *s, const struct ts_job *j);
+void ts_srv_metrics_init(struct srv_metrics *m);
+void ts_srv_metrics_finish(struct ts_server *s, const struct ts_job *j);
 /* Prometheus text of everything; malloc'ed, *len its length. Under mu. */
-char *metrics_render(struct ts_server *s, size_t *len);
+char *ts_srv_metrics_render(struct ts_server *s, size_t *len);
 
 /* http.c */
-int http_start(struct ts_server *s, const char *listen);
-void http_stop(struct ts_server *s);
+int ts_srv_http_start(struct ts_server *s, const char *listen);
+void ts_srv_http_stop(struct ts_server *s);
 
 static inline double srv_now(struct ts_server *s)
 {
@@ -236,14 +236,14 @@ static inline double srv_now(struct ts_server *s)
 }
 
 /* real.c: the real executor (ts_rt) behind the server, and its decoders. */
-int real_open(struct ts_server *s);
-void real_close(struct ts_server *s);
+int ts_srv_real_open(struct ts_server *s);
+void ts_srv_real_close(struct ts_server *s);
 /* Engine thread, under mu. */
-int real_shape(struct ts_server *s, int model, int w, int h, struct srv_shape *sh);
-int real_submit(struct ts_server *s, struct ts_job *j, double now);
-int real_progress(struct ts_server *s, int eidx);
+int ts_srv_real_shape(struct ts_server *s, int model, int w, int h, struct srv_shape *sh);
+int ts_srv_real_submit(struct ts_server *s, struct ts_job *j, double now);
+int ts_srv_real_progress(struct ts_server *s, int eidx);
 /* All images done: 1 when the job went to the decode thread, 0 to complete it now, < 0 failed. */
-int real_finished(struct ts_server *s, struct ts_job *j);
-void job_free_images(struct ts_job *j);
+int ts_srv_real_finished(struct ts_server *s, struct ts_job *j);
+void ts_srv_job_free_images(struct ts_job *j);
 
 #endif /* TS_SERVER_SERVER_INT_H */

@@ -57,8 +57,8 @@ static void next_event(struct sse *x)
 		x->started = 1;
 		x->seen = j->version;
 		x->ended = job_final(j->state);
-		name = x->ended ? job_state_name(j->state) : "progress";
-		o = job_json(s, j);
+		name = x->ended ? ts_srv_job_state_name(j->state) : "progress";
+		o = ts_srv_job_json(s, j);
 		data = o ? json_dumps(o, JSON_COMPACT) : NULL;
 		json_decref(o);
 		if (data && asprintf(&x->ev, "event: %s\ndata: %s\n\n", name, data) < 0)
@@ -101,7 +101,7 @@ static void sse_free(void *cls)
 	free(x);
 }
 
-enum MHD_Result api_job_events(struct http_req *r, const char *id)
+enum MHD_Result ts_srv_api_job_events(struct http_req *r, const char *id)
 {
 	struct ts_server *s = r->s;
 	struct MHD_Response *resp;
@@ -110,13 +110,13 @@ enum MHD_Result api_job_events(struct http_req *r, const char *id)
 	struct sse *x;
 
 	pthread_mutex_lock(&s->mu);
-	j = job_find(s, id);
+	j = ts_srv_job_find(s, id);
 	pthread_mutex_unlock(&s->mu);
 	if (!j)
-		return http_error(r, 404, NULL, "no job '%.40s'", id);
+		return ts_srv_http_error(r, 404, NULL, "no job '%.40s'", id);
 	x = calloc(1, sizeof(*x));
 	if (!x)
-		return http_error(r, 500, NULL, "out of memory");
+		return ts_srv_http_error(r, 500, NULL, "out of memory");
 	x->s = s;
 	x->j = j;
 	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, sse_read, x, sse_free);
