@@ -146,8 +146,8 @@ static int steps_in_round(double tau, double t, int cap)
 	return q < cap ? q : cap;
 }
 
-static void classify(struct ts_tround_req *rq, const struct ts_round_view *v,
-		     const struct ts_req_view *q, double tau)
+static void classify(const struct ts_tround *tr, struct ts_tround_req *rq,
+		     const struct ts_round_view *v, const struct ts_req_view *q, double tau)
 {
 	double t_next = v->now_s + tau, slack = q->deadline_s - v->now_s;
 	int s = q->steps_left, any_sv = 0;
@@ -175,6 +175,9 @@ static void classify(struct ts_tround_req *rq, const struct ts_round_view *v,
 		rq->opt_q[m] = qm;
 		if (qm == s)
 			rq->opt_sv[m] = v->now_s + s * t <= q->deadline_s + TR_EPS;
+		else if (tr->cfg.exact_lb) /* replanned when its q steps end */
+			rq->opt_sv[m] = v->now_s + qm * t + (s - qm) * rq->tmin <=
+					q->deadline_s + TR_EPS;
 		else
 			rq->opt_sv[m] = t_next + (s - qm) * rq->tmin <= q->deadline_s + TR_EPS;
 		any_sv |= rq->opt_sv[m];
@@ -212,7 +215,7 @@ static int collect(struct ts_tround *t, const struct ts_round_view *v, double ta
 			.idx = i, .cost = q->cost, .tmin = tmin, .di = -1,
 			.deadline = q->deadline_s, .steps_left = q->steps_left,
 		};
-		classify(rq, v, q, tau);
+		classify(t, rq, v, q, tau);
 		t->keys[n] = (struct ts_tround_key){ .key = q->deadline_s, .j = n };
 		n++;
 	}

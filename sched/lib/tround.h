@@ -30,6 +30,9 @@
  * @late_gate:  late requests get devices only when no request in the view
  *              (running ones included) can still make its deadline: a late
  *              step on one device can take longer than a tight request's slack.
+ * @exact_lb:   an option that does not finish survives if its own steps end
+ *              early enough (now + q T + rest x T_min <= D): an event-driven
+ *              engine replans when they end, not at the round boundary.
  * @least_work: among plans that save as many, save those with the least
  *              remaining work (GPU-seconds of their split), not the earliest
  *              deadlines.
@@ -42,6 +45,7 @@ struct ts_tround_cfg {
 	int drain;
 	int least_work;
 	int late_gate;
+	int exact_lb;
 };
 
 enum ts_tround_state { TR_SKIP = 0, TR_WAIT, TR_RUN, TR_LATE };

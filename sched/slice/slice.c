@@ -34,6 +34,8 @@ static const struct ts_key slice_params[] = {
 	  .help = "hold freed devices for an at-risk request the DP could not fit" },
 	{ .name = "late_gate", .type = TS_KEY_BOOL, .def = "1",
 	  .help = "late requests run only while no request can still be saved" },
+	{ .name = "exact_lb", .type = TS_KEY_BOOL, .def = "1",
+	  .help = "judge an option by when its own steps end, not by the round boundary" },
 	{ .name = "tiebreak", .type = TS_KEY_ENUM, .def = "deadline", .choices = "deadline|work",
 	  .help = "among equal survivor counts save the earliest deadlines or the least work" },
 	{ .name = "preserve", .type = TS_KEY_BOOL, .def = "1",
@@ -46,7 +48,8 @@ static const struct ts_key slice_params[] = {
 static int slice_create(const struct ts_host *host, const struct ts_section *params, void **self)
 {
 	struct ts_tround_cfg cfg = { .preserve = 1, .scaleup = 1, .late_grow = 1,
-				     .slice_steps = 1, .drain = 1, .late_gate = 1 };
+				     .slice_steps = 1, .drain = 1, .late_gate = 1,
+				     .exact_lb = 1 };
 	struct ts_tround *t;
 	const char *late;
 
@@ -54,6 +57,7 @@ static int slice_create(const struct ts_host *host, const struct ts_section *par
 		cfg.slice_steps = (int)host->cfg_int(params, "slice");
 		cfg.drain = host->cfg_bool(params, "drain");
 		cfg.late_gate = host->cfg_bool(params, "late_gate");
+		cfg.exact_lb = host->cfg_bool(params, "exact_lb");
 		cfg.preserve = host->cfg_bool(params, "preserve");
 		cfg.least_work = !strcmp(host->cfg_str(params, "tiebreak"), "work");
 		late = host->cfg_str(params, "late");

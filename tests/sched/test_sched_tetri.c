@@ -307,6 +307,40 @@ static void test_late_gate(void)
 	policy = ts_module_tetri_v1;
 }
 
+/*
+ * test_dp_counts' view under slice. With exact_lb the 2048's degree-4 option
+ * (2 steps, 0.597 s) survives: 0.597 + 26 x 0.166 = 4.93 <= 5, so the DP
+ * saves all five (4 + 4 x 1 devices). Judged at the boundary (0.832 + 26 x
+ * 0.166 > 5) it does not: the DP saves the four small ones, and draining
+ * keeps the other 4 devices for the 2048's gang.
+ */
+static void test_slice_exact_lb(void)
+{
+	const char *const exact[] = { NULL };
+	const char *const boundary[] = { "exact_lb=0", NULL };
+	struct fx_view f;
+	void *p;
+	int ret;
+
+	policy = ts_module_slice_v1;
+	fx_init(&f, 0.0, 8, 5);
+	fx_add(&f, FX_2048, 28, 5.0);
+	for (int i = 0; i < 4; i++)
+		fx_add(&f, FX_256, 28, 1.45);
+	p = make(exact);
+	ret = plan(p, &f);
+	ok(ret == 0 && f.plan.n == 5 && fx_find(&f, 0) && fx_find(&f, 0)->degree == 4 &&
+	   fx_find(&f, 0)->steps == 2 && fx_find(&f, 4) && fx_find(&f, 4)->steps == 16,
+	   "exact_lb: all five saved, the 2048 at 4 for 2 steps (%d)", f.plan.n);
+	fh_ops->destroy(p);
+	p = make(boundary);
+	f.plan.n = 0;
+	ret = plan(p, &f);
+	ok(ret == 0 && f.plan.n == 4 && !fx_find(&f, 0), "at the boundary: four saved, the rest drained");
+	fh_ops->destroy(p);
+	policy = ts_module_tetri_v1;
+}
+
 int main(void)
 {
 	test_end_of_life();
@@ -318,5 +352,6 @@ int main(void)
 	test_round_seconds();
 	test_slice_tiebreak();
 	test_late_gate();
+	test_slice_exact_lb();
 	return tap_done();
 }
