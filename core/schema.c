@@ -40,6 +40,8 @@ const struct ts_key ts_schema_server[] = {
 	  .help = "longest a new submission waits for the engine thread" },
 	{ .name = "drain_timeout_s", .type = TS_KEY_FLOAT, .def = "30", .min = 0, .max = 86400,
 	  .help = "on SIGTERM, how long queued and running jobs may finish" },
+	{ .name = "job_history", .type = TS_KEY_INT, .def = "100000", .min = 1, .max = 1 << 26,
+	  .help = "jobs kept for status and listing; the oldest finished go first" },
 	{ .name = NULL },
 };
 

@@ -238,8 +238,10 @@ enum MHD_Result ts_srv_api_generate(struct http_req *r, int async)
 		pthread_mutex_unlock(&s->mu);
 		return ts_srv_http_json(r, 202, o);
 	}
+	j->refs++; /* kept while this thread waits */
 	while (!job_final(j->state) && !s->closing)
 		pthread_cond_wait(&s->job_cv, &s->mu);
+	j->refs--;
 	if (!job_final(j->state))
 		ret = ts_srv_http_error(r, 503, NULL, "the server stopped before job %s ended", j->id);
 	else
@@ -310,7 +312,7 @@ enum MHD_Result ts_srv_api_job_list(struct http_req *r)
 	const char *lim = MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND, "limit");
 	long limit = 100;
 	int want = -1, n = 0, more;
-	size_t i = 0;
+	uint64_t i;
 	json_t *data;
 	char *end;
 
@@ -324,6 +326,7 @@ enum MHD_Result ts_srv_api_job_list(struct http_req *r)
 				  "completed, failed or cancelled");
 	data = json_array();
 	pthread_mutex_lock(&s->mu);
+	i = s->first_seq;
 	if (after) {
 		struct ts_job *a = ts_srv_job_find(s, after);
 
@@ -334,15 +337,15 @@ enum MHD_Result ts_srv_api_job_list(struct http_req *r)
 		}
 		i = a->seq + 1;
 	}
-	for (; data && i < s->n_jobs && n < limit; i++) {
-		const struct ts_job *j = s->jobs[i];
+	for (; data && ts_srv_job_at(s, i) && n < limit; i++) {
+		const struct ts_job *j = ts_srv_job_at(s, i);
 
 		if (want >= 0 && (int)j->state != want)
 			continue;
 		json_array_append_new(data, ts_srv_job_json(s, j));
 		n++;
 	}
-	more = i < s->n_jobs;
+	more = ts_srv_job_at(s, i) != NULL;
 	pthread_mutex_unlock(&s->mu);
 	return ts_srv_http_json(r, 200, json_pack("{s:s,s:o*,s:b}", "object", "list", "data", data,
 					   "has_more", more));

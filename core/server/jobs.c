@@ -6,6 +6,10 @@
  *
  * Ids are "job_" + a per-process nonce + the submission number, so ids of
  * two server runs never collide and one run never repeats an id.
+ *
+ * Memory stays bounded: past [server] job_history jobs, the oldest are
+ * dropped once finished (and no HTTP thread holds them), oldest first, so
+ * the kept jobs are always a contiguous run of submission numbers.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -54,7 +58,7 @@ int ts_srv_jobs_init(struct ts_server *s)
 
 void ts_srv_jobs_release(struct ts_server *s)
 {
-	for (size_t i = 0; i < s->n_jobs; i++) {
+	for (size_t i = s->head; i < s->head + s->n_jobs; i++) {
 		ts_srv_job_free_images(s->jobs[i]);
 		free(s->jobs[i]);
 	}
@@ -72,7 +76,7 @@ static int hash_grow(struct ts_server *s)
 
 	if (!h)
 		return TS_ENOMEM;
-	for (size_t i = 0; i < s->n_jobs; i++) {
+	for (size_t i = s->head; i < s->head + s->n_jobs; i++) {
 		struct ts_job *j = s->jobs[i];
 		size_t b = id_hash(j->id) & (cap - 1);
 
@@ -89,7 +93,12 @@ static int table_add(struct ts_server *s, struct ts_job *j)
 {
 	size_t b;
 
-	if (s->n_jobs == s->cap_jobs) {
+	if (s->head + s->n_jobs == s->cap_jobs && s->head >= s->cap_jobs / 2) {
+		/* Evictions freed the front half: slide the kept jobs down. */
+		memmove(s->jobs, s->jobs + s->head, s->n_jobs * sizeof(*s->jobs));
+		s->head = 0;
+	}
+	if (s->head + s->n_jobs == s->cap_jobs) {
 		size_t cap = s->cap_jobs ? 2 * s->cap_jobs : 1024;
 		struct ts_job **v = realloc(s->jobs, cap * sizeof(*v));
 
@@ -100,11 +109,47 @@ static int table_add(struct ts_server *s, struct ts_job *j)
 	}
 	if (s->n_jobs + 1 > s->hash_cap && hash_grow(s))
 		return TS_ENOMEM;
-	s->jobs[s->n_jobs++] = j;
+	if (!s->n_jobs)
+		s->first_seq = j->seq;
+	s->jobs[s->head + s->n_jobs++] = j;
 	b = id_hash(j->id) & (s->hash_cap - 1);
 	j->hnext = s->hash[b];
 	s->hash[b] = j;
 	return 0;
+}
+
+static void hash_del(struct ts_server *s, struct ts_job *j)
+{
+	struct ts_job **p = &s->hash[id_hash(j->id) & (s->hash_cap - 1)];
+
+	while (*p && *p != j)
+		p = &(*p)->hnext;
+	if (*p)
+		*p = j->hnext;
+}
+
+/* Drop the oldest jobs past job_history, while they are finished and unheld. */
+static void evict(struct ts_server *s)
+{
+	while (s->n_jobs > s->job_history) {
+		struct ts_job *j = s->jobs[s->head];
+
+		if (!job_final(j->state) || j->refs)
+			break;
+		hash_del(s, j);
+		ts_srv_job_free_images(j);
+		free(j);
+		s->head++;
+		s->n_jobs--;
+		s->first_seq++;
+	}
+}
+
+struct ts_job *ts_srv_job_at(struct ts_server *s, uint64_t seq)
+{
+	if (!s->n_jobs || seq < s->first_seq || seq - s->first_seq >= s->n_jobs)
+		return NULL;
+	return s->jobs[s->head + (seq - s->first_seq)];
 }
 
 struct ts_job *ts_srv_job_create(struct ts_server *s, const struct ts_genreq *rq, int shape)
@@ -113,7 +158,8 @@ struct ts_job *ts_srv_job_create(struct ts_server *s, const struct ts_genreq *rq
 
 	if (!j)
 		return NULL;
-	j->seq = s->n_jobs;
+	evict(s);
+	j->seq = s->next_seq;
 	snprintf(j->id, sizeof(j->id), "job_%08" PRIx64 "%08" PRIx64, s->id_nonce, j->seq);
 	j->state = JOB_QUEUED;
 	j->req = *rq;
@@ -126,6 +172,7 @@ struct ts_job *ts_srv_job_create(struct ts_server *s, const struct ts_genreq *rq
 		free(j);
 		return NULL;
 	}
+	s->next_seq++;
 	*s->mbox_tail = j;
 	s->mbox_tail = &j->mnext;
 	s->n_queued++;

@@ -64,6 +64,7 @@ static int settings(struct ts_server *s, struct ts_section *srv)
 	s->infeasible_best_effort = !strcmp(ts_cfg_str(srv, "infeasible"), "best_effort");
 	s->default_slo_scale = ts_cfg_float(srv, "slo_scale");
 	s->tick_s = ts_cfg_float(srv, "engine_tick_ms") / 1e3;
+	s->job_history = (size_t)ts_cfg_int(srv, "job_history");
 	return tok ? read_token(s, tok) : 0;
 }
 
@@ -255,7 +256,7 @@ void ts_server_stop(struct ts_server *s, double grace_s)
 		(s->mbox_head != NULL), grace_s);
 	while (busy(s) && srv_now(s) < end)
 		wait_for(s, 0.1);
-	for (size_t i = 0; i < s->n_jobs; i++) {
+	for (size_t i = s->head; i < s->head + s->n_jobs; i++) {
 		struct ts_job *j = s->jobs[i];
 
 		if (job_final(j->state))

@@ -69,6 +69,7 @@ struct ts_job {
 	int shutdown;        /* cancelled by the server stopping: ends failed, not cancelled */
 	char error[160];
 	unsigned version;    /* bumped on every visible change (SSE, waiters) */
+	int refs;            /* HTTP threads holding it across an unlock: not evicted */
 	struct job_sub sub[TS_API_MAX_N];
 	struct ts_job *hnext;        /* id hash chain */
 	struct ts_job *lprev, *lnext; /* live list, submission order */
@@ -187,8 +188,10 @@ struct ts_server {
 	int model_loaded[TS_API_MAX_MODELS];
 	struct srv_shape shapes[SRV_MAX_SHAPES];
 	int n_shapes;
-	struct ts_job **jobs;  /* every job, submission order */
-	size_t n_jobs, cap_jobs;
+	struct ts_job **jobs;  /* jobs kept, submission order: jobs[head .. head + n_jobs) */
+	size_t head, n_jobs, cap_jobs;
+	uint64_t first_seq, next_seq; /* seq of jobs[head]; of the next job */
+	size_t job_history;
 	struct ts_job **hash;
 	size_t hash_cap;
 	struct ts_job *mbox_head, **mbox_tail;
@@ -207,6 +210,8 @@ void ts_srv_jobs_release(struct ts_server *s);
 /* Under mu: a new queued job, added to the table and the mailbox. */
 struct ts_job *ts_srv_job_create(struct ts_server *s, const struct ts_genreq *rq, int shape);
 struct ts_job *ts_srv_job_find(struct ts_server *s, const char *id);
+/* Under mu: the kept job of submission number @seq, or NULL (evicted or not yet). */
+struct ts_job *ts_srv_job_at(struct ts_server *s, uint64_t seq);
 void ts_srv_job_touch(struct ts_server *s, struct ts_job *j);
 
 /* engine_link.c */

@@ -97,6 +97,9 @@ static void sse_free(void *cls)
 {
 	struct sse *x = cls;
 
+	pthread_mutex_lock(&x->s->mu);
+	x->j->refs--;
+	pthread_mutex_unlock(&x->s->mu);
 	free(x->ev);
 	free(x);
 }
@@ -109,19 +112,23 @@ enum MHD_Result ts_srv_api_job_events(struct http_req *r, const char *id)
 	struct ts_job *j;
 	struct sse *x;
 
-	pthread_mutex_lock(&s->mu);
-	j = ts_srv_job_find(s, id);
-	pthread_mutex_unlock(&s->mu);
-	if (!j)
-		return ts_srv_http_error(r, 404, NULL, "no job '%.40s'", id);
 	x = calloc(1, sizeof(*x));
 	if (!x)
 		return ts_srv_http_error(r, 500, NULL, "out of memory");
+	pthread_mutex_lock(&s->mu);
+	j = ts_srv_job_find(s, id);
+	if (j)
+		j->refs++; /* the stream reads it between unlocks; sse_free lets go */
+	pthread_mutex_unlock(&s->mu);
+	if (!j) {
+		free(x);
+		return ts_srv_http_error(r, 404, NULL, "no job '%.40s'", id);
+	}
 	x->s = s;
 	x->j = j;
 	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, sse_read, x, sse_free);
 	if (!resp) {
-		free(x);
+		sse_free(x);
 		return MHD_NO;
 	}
 	MHD_add_response_header(resp, "Content-Type", "text/event-stream");

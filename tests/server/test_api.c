@@ -350,6 +350,51 @@ static void metrics(void)
 	http_reply_free(&r);
 }
 
+/* [server] job_history = 5: old finished jobs go, new ones stay, the list follows. */
+static void history(void)
+{
+	struct ts_server_opts o = { .listen = "127.0.0.1:0" };
+	char first[64] = "", last[64] = "", path[128];
+	struct ts_server *srv;
+	struct ts_config *cfg;
+	struct ts_section *sec;
+	int st, ok_all = 1, saved = port;
+	json_t *l;
+
+	if (ts_config_load("tests/server/data/server.ini", &cfg))
+		return;
+	sec = ts_config_section(cfg, "server");
+	ts_section_set(sec, "job_history", "5", "(test)");
+	ts_section_validate(sec, ts_schema_server, NULL);
+	if (!ok(!ts_server_start(cfg, &o, &srv), "a second server with job_history = 5")) {
+		ts_config_free(cfg);
+		return;
+	}
+	port = ts_server_port(srv);
+	for (int i = 0; i < 12; i++) {
+		const char *id = submit("{\"model\":\"tiny\",\"num_inference_steps\":2}", &st);
+
+		ok_all &= st == 202 && !strcmp(wait_final(id, 5000, NULL), "completed");
+		snprintf(i ? last : first, 64, "%s", id);
+	}
+	ok(ok_all, "12 jobs submitted one after another, all completed");
+	snprintf(path, sizeof(path), "/v1/jobs/%s", first);
+	json_decref(call("GET", path, NULL, NULL, &st));
+	ok(st == 404, "the first is gone (404)");
+	snprintf(path, sizeof(path), "/v1/jobs/%s", last);
+	json_decref(call("GET", path, NULL, NULL, &st));
+	ok(st == 200, "the last is kept");
+	l = call("GET", "/v1/jobs", NULL, NULL, &st);
+	ok(st == 200 && json_array_size(json_object_get(l, "data")) <= 6 &&
+	   !strcmp(str(json_array_get(json_object_get(l, "data"),
+				      json_array_size(json_object_get(l, "data")) - 1), "id"), last),
+	   "the list holds at most job_history + 1, newest last");
+	json_decref(l);
+	ts_server_stop(srv, 5);
+	ts_config_free(cfg);
+	port = saved;
+}
+
 static void set_module_path(const char *argv0)
 {
 	char exe[PATH_MAX], path[PATH_MAX + 32];
@@ -388,5 +433,6 @@ int main(int argc, char **argv)
 	ts_server_stop(srv, 5);
 	ok(http_connect(port) < 0, "after stop nothing listens");
 	ts_config_free(cfg);
+	history();
 	return tap_done();
 }
