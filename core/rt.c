@@ -279,7 +279,10 @@ static double model_cost(void *arg, int degree, int batch)
 	return c->m->ops->cost(c->m->inst, c->w, degree, batch, &c->dev);
 }
 
-/* A profile names a model's tables by size; a request of the default size (0) takes its only one. */
+/*
+ * A profile names a model's tables by size; a request of the model's default
+ * size (width 0) takes the model's only table.
+ */
 static const struct ts_cost *profiled(struct ts_rt *rt, const struct ts_rt_model *m,
 				      const struct ts_req_params *p)
 {
