@@ -93,7 +93,7 @@ static int table_add(struct ts_server *s, struct ts_job *j)
 {
 	size_t b;
 
-	if (s->head + s->n_jobs == s->cap_jobs && s->head >= s->cap_jobs / 2) {
+	if (s->head && s->head + s->n_jobs == s->cap_jobs && s->head >= s->cap_jobs / 2) {
 		/* Evictions freed the front half: slide the kept jobs down. */
 		memmove(s->jobs, s->jobs + s->head, s->n_jobs * sizeof(*s->jobs));
 		s->head = 0;
