@@ -76,7 +76,8 @@ struct bitem {
 
 static int by_work(const void *pa, const void *pb)
 {
-	const struct bitem *a = *(const struct bitem *const *)pa, *b = *(const struct bitem *const *)pb;
+	const struct bitem *a = *(const struct bitem *const *)pa;
+	const struct bitem *b = *(const struct bitem *const *)pb;
 
 	return a->w < b->w ? -1 : a->w > b->w;
 }
@@ -210,9 +211,10 @@ int ts_bound_met(const struct ts_bound_req *r, int n, int n_devices, int *met_ub
 	if (ret)
 		goto out_free;
 	for (int i = 0; i < n; i++) {
-		double w = r[i].cost ? ts_bound_min_work(r[i].cost, r[i].steps,
-							  r[i].deadline_s - r[i].arrival_s, n_devices)
-				     : INFINITY;
+		double window = r[i].deadline_s - r[i].arrival_s, w = INFINITY;
+
+		if (r[i].cost)
+			w = ts_bound_min_work(r[i].cost, r[i].steps, window, n_devices);
 
 		if (!isfinite(w))
 			continue; /* cannot make it even alone on the whole pool */

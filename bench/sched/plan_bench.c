@@ -70,7 +70,8 @@ static int make_view(struct bview *b, int n_dev, int n_req)
 		double t = ts_cost_step(&fx_cost[k], (int)(urand() * 4), 1);
 
 		b->req[i] = (struct ts_req_view){
-			.id = (uint64_t)i, .klass = (uint32_t)k, .steps_total = 28, .steps_left = left,
+			.id = (uint64_t)i, .klass = (uint32_t)k, .steps_total = 28,
+			.steps_left = left,
 			.arrival_s = 100.0 - urand() * 5, .cost = &fx_cost[k],
 			.deadline_s = 100.0 + left * t * (0.5 + urand()),
 			.late = urand() < 0.1, .running = urand() < 0.125,

@@ -159,8 +159,8 @@ static int run_cell(struct bench *b, const char *sweep, struct ts_sim_env *env, 
 			       ts_strerror(err));
 			return err;
 		}
-		fprintf(b->runs, "%s,%s,%s,%d,%d,%.2f,%d,%s,%.4f,%.4f,%.4f,%.1f,%.4f\n", sweep, model,
-			mix, rate, seed, slo, gran, p->label, r->sar, r->latency_mean,
+		fprintf(b->runs, "%s,%s,%s,%d,%d,%.2f,%d,%s,%.4f,%.4f,%.4f,%.1f,%.4f\n", sweep,
+			model, mix, rate, seed, slo, gran, p->label, r->sar, r->latency_mean,
 			r->latency_p99, r->gpu_seconds, r->sar_upper_bound);
 		add_run(a, r);
 		ts_sim_result_free(r);
@@ -302,8 +302,9 @@ static int sweep_res(struct bench *b, const char *mix)
 			printf("  %-4.1f %-10s %6.3f %6.3f %6.3f %6.3f %6.3f\n", slos[s],
 			       flux_pols[i].label, a.res_sar[0], a.res_sar[1], a.res_sar[2],
 			       a.res_sar[3], a.sar);
-			fprintf(csv, "%.1f,%s,%.4f,%.4f,%.4f,%.4f,%.4f\n", slos[s], flux_pols[i].label,
-				a.res_sar[0], a.res_sar[1], a.res_sar[2], a.res_sar[3], a.sar);
+			fprintf(csv, "%.1f,%s,%.4f,%.4f,%.4f,%.4f,%.4f\n", slos[s],
+				flux_pols[i].label, a.res_sar[0], a.res_sar[1], a.res_sar[2],
+				a.res_sar[3], a.sar);
 		}
 	fclose(csv);
 	return err;
@@ -351,6 +352,21 @@ out_close:
 	return err;
 }
 
+/* One cell of the granularity sweep: run, print, append to @csv. */
+static int gran_cell(struct bench *b, FILE *csv, int rate, int gran, const struct pol *p)
+{
+	struct avg a;
+	int err = run_cell(b, "granularity", b->flux, "flux", "uniform", rate, 1.0, gran, p, &a);
+
+	if (err)
+		return err;
+	printf("  %-5d %-6d %-8s %6.3f %8.2f %8.2f %9.1f %6.3f\n", rate, gran, p->label, a.sar,
+	       a.lat_mean, a.lat_p99, a.gpu_s, a.bound);
+	fprintf(csv, "%d,%d,%s,%.4f,%.4f,%.4f,%.1f,%.4f\n", rate, gran, p->label, a.sar,
+		a.lat_mean, a.lat_p99, a.gpu_s, a.bound);
+	return 0;
+}
+
 static int sweep_gran(struct bench *b)
 {
 	static const int grans[] = { 1, 2, 5, 10, 15 }, rates[] = { 6, 12, 18 };
@@ -363,28 +379,33 @@ static int sweep_gran(struct bench *b)
 
 	if (!csv)
 		return TS_EIO;
-	printf("\nRound granularity (steps): flux1-dev, uniform mix, SLO 1.0x, %d seeds\n", N_SEEDS);
+	printf("\nRound granularity (steps): flux1-dev, uniform, SLO 1.0x, %d seeds\n", N_SEEDS);
 	fprintf(csv, "rate,round_steps,policy,sar,latency_mean,latency_p99,gpu_seconds,"
 		"sar_upper_bound\n");
-	printf("  %-5s %-6s %-8s %6s %8s %8s %9s %6s\n", "rate", "steps", "policy", "SAR", "lat_mean",
-	       "lat_p99", "GPU-s", "bound");
+	printf("  %-5s %-6s %-8s %6s %8s %8s %9s %6s\n", "rate", "steps", "policy", "SAR",
+	       "lat_mean", "lat_p99", "GPU-s", "bound");
 	for (int r = 0; r < 3 && !err; r++)
 		for (int g = 0; g < 5 && !err; g++)
-			for (int i = 0; i < 2 && !err; i++) {
-				struct avg a;
-
-				err = run_cell(b, "granularity", b->flux, "flux", "uniform", rates[r],
-					       1.0, grans[g], &pols[i], &a);
-				if (err)
-					break;
-				printf("  %-5d %-6d %-8s %6.3f %8.2f %8.2f %9.1f %6.3f\n", rates[r],
-				       grans[g], pols[i].label, a.sar, a.lat_mean, a.lat_p99, a.gpu_s,
-				       a.bound);
-				fprintf(csv, "%d,%d,%s,%.4f,%.4f,%.4f,%.1f,%.4f\n", rates[r], grans[g],
-					pols[i].label, a.sar, a.lat_mean, a.lat_p99, a.gpu_s, a.bound);
-			}
+			for (int i = 0; i < 2 && !err; i++)
+				err = gran_cell(b, csv, rates[r], grans[g], &pols[i]);
 	fclose(csv);
 	return err;
+}
+
+/* One row of the ablation: run, print, append to @csv. */
+static int ablation_cell(struct bench *b, FILE *csv, const char *mix, double slo,
+			 const struct pol *p)
+{
+	struct avg a;
+	int err = run_cell(b, "ablation", b->flux, "flux", mix, 12, slo, 0, p, &a);
+
+	if (err)
+		return err;
+	printf("  %-8s %-4.1f %-10s %6.3f %8.2f %8.2f %9.1f %6.3f %6.0f\n", mix, slo, p->label,
+	       a.sar, a.lat_mean, a.lat_p99, a.gpu_s, a.bound, a.migrations);
+	fprintf(csv, "%s,%.1f,%s,%.4f,%.4f,%.4f,%.1f,%.4f,%.1f\n", mix, slo, p->label, a.sar,
+		a.lat_mean, a.lat_p99, a.gpu_s, a.bound, a.migrations);
+	return 0;
 }
 
 static int sweep_ablation(struct bench *b)
@@ -403,20 +424,8 @@ static int sweep_ablation(struct bench *b)
 		"migrations\n");
 	for (int m = 0; m < 2 && !err; m++)
 		for (int s = 0; s < 2 && !err; s++)
-			for (int i = 0; i < 3 && !err; i++) {
-				struct avg a;
-
-				err = run_cell(b, "ablation", b->flux, "flux", mixes[m], 12, slos[s], 0,
-					       &ablation_pols[i], &a);
-				if (err)
-					break;
-				printf("  %-8s %-4.1f %-10s %6.3f %8.2f %8.2f %9.1f %6.3f %6.0f\n",
-				       mixes[m], slos[s], ablation_pols[i].label, a.sar, a.lat_mean,
-				       a.lat_p99, a.gpu_s, a.bound, a.migrations);
-				fprintf(csv, "%s,%.1f,%s,%.4f,%.4f,%.4f,%.1f,%.4f,%.1f\n", mixes[m],
-					slos[s], ablation_pols[i].label, a.sar, a.lat_mean, a.lat_p99,
-					a.gpu_s, a.bound, a.migrations);
-			}
+			for (int i = 0; i < 3 && !err; i++)
+				err = ablation_cell(b, csv, mixes[m], slos[s], &ablation_pols[i]);
 	fclose(csv);
 	return err;
 }
@@ -432,7 +441,8 @@ static int write_gains(const struct bench *b, const struct gains *u, const struc
 	fprintf(f, "gain_uniform=%.4f gain_skewed=%.4f ours_vs_tetri=%.4f\n",
 		u->tetri_vs_best / u->cells, s->tetri_vs_best / s->cells, ours);
 	fclose(f);
-	printf("\nMust-show (SLO sweep 1.0..1.5, 12 req/min, mean of %d seeds per cell):\n", N_SEEDS);
+	printf("\nMust-show (SLO sweep 1.0..1.5, 12 req/min, mean of %d seeds per cell):\n",
+	       N_SEEDS);
 	printf("  tetri vs best baseline: uniform %+.1f%%, skewed %+.1f%% (relative, mean over "
 	       "cells)\n", 100 * u->tetri_vs_best / u->cells, 100 * s->tetri_vs_best / s->cells);
 	printf("  cells where tetri < best baseline: uniform %d/%d, skewed %d/%d; worst margin "

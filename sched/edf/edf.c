@@ -109,7 +109,7 @@ static const struct ts_policy_ops edf_ops = {
 	.hdr = { .magic = TS_MAGIC_POLICY, .major = TS_ABI_MAJOR, .minor = TS_ABI_MINOR,
 		 .size = sizeof(struct ts_policy_ops), .flags = TS_POLICY_EVENT_DRIVEN },
 	.name = "edf",
-	.description = "earliest deadline first at the smallest degree that meets it, non-preemptive",
+	.description = "earliest deadline first, smallest degree that meets it, non-preemptive",
 	.params = edf_params,
 	.create = edf_create,
 	.plan = edf_plan,

@@ -37,6 +37,12 @@ void ts_nonpre_push(struct ts_nonpre *l, int idx, int degree, double key)
 	l->n++;
 }
 
+/* 1 when entry @j sorts after (@key, @idx): larger key, or the same and later in the view. */
+static int after(const struct ts_nonpre *l, int j, double key, int idx)
+{
+	return l->key[j] > key || (l->key[j] == key && l->idx[j] > idx);
+}
+
 /*
  * Insertion sort: the list is short (requests waiting for devices) and
  * already nearly in order (arrival order, and deadlines follow arrivals).
@@ -47,7 +53,7 @@ void ts_nonpre_sort(struct ts_nonpre *l)
 		int idx = l->idx[i], deg = l->degree[i], j = i;
 		double key = l->key[i];
 
-		while (j > 0 && (l->key[j - 1] > key || (l->key[j - 1] == key && l->idx[j - 1] > idx))) {
+		while (j > 0 && after(l, j - 1, key, idx)) {
 			l->idx[j] = l->idx[j - 1];
 			l->degree[j] = l->degree[j - 1];
 			l->key[j] = l->key[j - 1];

@@ -54,7 +54,7 @@ static void consider_pair(const struct ts_cost *c, int steps, double slack, int 
 	struct ts_sched_split s;
 	int n_hi;
 
-	/* A pair helps only when the lower degree alone is too slow and the higher one is faster. */
+	/* A pair helps only when the lower degree alone is too slow and the higher is faster. */
 	if (tlo <= 0.0 || thi <= 0.0 || thi >= tlo)
 		return;
 	if (steps * tlo <= slack + SPLIT_EPS || steps * thi > slack + SPLIT_EPS)

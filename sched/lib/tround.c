@@ -236,8 +236,11 @@ static void rank_items(struct ts_tround *t, int k)
 		t->order[j] = k - j;
 	if (!t->cfg.least_work)
 		return;
-	for (int j = 0; j < k; j++)
-		t->keys[j] = (struct ts_tround_key){ .key = t->r[t->item_req[j]].split.gpu_s, .j = j };
+	for (int j = 0; j < k; j++) {
+		double work = t->r[t->item_req[j]].split.gpu_s;
+
+		t->keys[j] = (struct ts_tround_key){ .key = work, .j = j };
+	}
 	qsort(t->keys, (size_t)k, sizeof(*t->keys), by_key);
 	for (int r = 0; r < k; r++)
 		t->order[t->keys[r].j] = k - r;

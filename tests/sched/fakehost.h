@@ -77,7 +77,9 @@ static int fh_bool(const struct ts_section *sec, const char *key)
 {
 	const char *v = fh_value(sec, key);
 
-	return v && (!strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on"));
+	if (!v)
+		return 0;
+	return !strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on");
 }
 
 static const struct ts_host fh_host = {

@@ -56,17 +56,17 @@ static void test_rssp_degrees(void)
 	p = make(ts_module_rssp_v1, slo);
 	ok(fh_ops->hdr.flags & TS_POLICY_EVENT_DRIVEN, "rssp is event-driven");
 	ret = plan_of(p, &f);
-	ok(!ret && f.plan.n == 4 && deg_of(&f, 0) == 1 && deg_of(&f, 1) == 2 && deg_of(&f, 2) == 4 &&
-	   deg_of(&f, 3) == 8, "slo rule: 1, 2, 4, 8 (%d %d %d %d)", deg_of(&f, 0), deg_of(&f, 1),
-	   deg_of(&f, 2), deg_of(&f, 3));
+	ok(!ret && f.plan.n == 4 && deg_of(&f, 0) == 1 && deg_of(&f, 1) == 2 &&
+	   deg_of(&f, 2) == 4 && deg_of(&f, 3) == 8, "slo rule: 1, 2, 4, 8 (%d %d %d %d)",
+	   deg_of(&f, 0), deg_of(&f, 1), deg_of(&f, 2), deg_of(&f, 3));
 	ok(fx_find(&f, 3) && fx_find(&f, 3)->steps == 28, "non-preemptive: all 28 steps at once");
 	fh_ops->destroy(p);
 
 	p = make(ts_module_rssp_v1, eff);
 	ret = plan_of(p, &f);
-	ok(!ret && f.plan.n == 4 && deg_of(&f, 0) == 1 && deg_of(&f, 1) == 1 && deg_of(&f, 2) == 2 &&
-	   deg_of(&f, 3) == 8, "efficiency rule: 1, 1, 2, 8 (%d %d %d %d)", deg_of(&f, 0),
-	   deg_of(&f, 1), deg_of(&f, 2), deg_of(&f, 3));
+	ok(!ret && f.plan.n == 4 && deg_of(&f, 0) == 1 && deg_of(&f, 1) == 1 &&
+	   deg_of(&f, 2) == 2 && deg_of(&f, 3) == 8, "efficiency rule: 1, 1, 2, 8 (%d %d %d %d)",
+	   deg_of(&f, 0), deg_of(&f, 1), deg_of(&f, 2), deg_of(&f, 3));
 	fh_ops->destroy(p);
 }
 
@@ -112,7 +112,8 @@ static void test_edf_order(void)
 	ok(!plan_of(p, &f) && f.plan.n == 2 && deg_of(&f, 0) == 4 && deg_of(&f, 1) == 1,
 	   "8 free: both, at 4 and 1");
 	f.v.now_s = 1.0;
-	ok(!plan_of(p, &f) && deg_of(&f, 0) == 8, "1 s later the 1024 needs 8 (4: 2.30 s > 2 s, 8: 1.52 s)");
+	ok(!plan_of(p, &f) && deg_of(&f, 0) == 8,
+	   "1 s later the 1024 needs 8 (4: 2.30 s > 2 s, 8: 1.52 s)");
 	fh_ops->destroy(p);
 }
 

@@ -64,8 +64,8 @@ static void test_split_paper_example(void)
 
 	ret = ts_sched_split(&fx_cost[FX_2048], 28, 5.0, 8, &s);
 	ok(ret == 0 && s.n == 2 && s.di[0] == 2 && s.steps[0] == 2 && s.di[1] == 3 &&
-	   s.steps[1] == 26, "2048 at 5 s: 2 steps at degree 4, 26 at degree 8 (got %d: %d@%d %d@%d)",
-	   s.n, s.steps[0], s.di[0], s.steps[1], s.di[1]);
+	   s.steps[1] == 26, "2048 at 5 s: 2 steps at 4, 26 at 8 (got %d: %d@%d %d@%d)", s.n,
+	   s.steps[0], s.di[0], s.steps[1], s.di[1]);
 	ok(s.time_s <= 5.0, "the split meets the slack (%.4f s)", s.time_s);
 	ret = ts_sched_split(&fx_cost[FX_256], 28, 1.5, 8, &s);
 	ok(ret == 0 && s.n == 1 && s.di[0] == 0, "256 at 1.5 s stays on one device (Fig. 6)");
@@ -188,8 +188,8 @@ static void test_knap_brute(void)
 			gotv += ch[i] < 0 ? it[i].none_value : it[i].value[ch[i]];
 		bad += used != bestw || gotv != bestv;
 	}
-	ok(!bad, "knapsack equals brute force (max value, then least width) on %d instances, %d differ",
-	   trials, bad);
+	ok(!bad, "knapsack equals brute force (max value, then least width): %d of %d differ",
+	   bad, trials);
 	ts_sched_knap_free(&k);
 }
 

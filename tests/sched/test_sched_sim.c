@@ -131,9 +131,9 @@ static void test_baselines(struct ts_sim_env *env)
  *       0.6 <= 4.5). Scale-up, earliest deadline first: B at 2 for 1 step
  *       (1.1 s), A at 1, then A grows to 2 (the only growth that fits):
  *       2 steps, A ends at 2.0 (met).
- * t=2.0 tau 1.2 (set by B alone: C is late). B (3 left) is at risk (3.2 + 3 x 0.6 > 4.5) and survives at
- *       2 or 4: the DP takes the narrower, scale-up grows it to 4: 2 steps
- *       [2.0, 3.2]. C cannot make 3.0 any more (4 x 0.4 > 1.0): late.
+ * t=2.0 tau 1.2 (set by B alone: C is late). B (3 left) is at risk
+ *       (3.2 + 3 x 0.6 > 4.5) and survives at 2 or 4: the DP takes the
+ *       narrower, scale-up grows it to 4: 2 steps [2.0, 3.2]. C cannot make 3.0 any more (4 x 0.4 > 1.0): late.
  * t=3.2 B's last step finishes inside the round at 2 (4.3 <= 4.5): chosen,
  *       grown to 4: [3.2, 3.8] (met). C gets nothing (no idle device).
  * t=4.4 (the boundary): only C, late: a best-effort round, one device grown
@@ -196,8 +196,8 @@ static void test_bound_holds(void)
 		for (int p = 0; p < 5; p++)
 			for (double s = 1.0; s < 1.6; s += 0.5) {
 				const char *const k8[] = { "k=8", NULL };
-				struct ts_sim_opts o = { .policy = pols[p], .slo_scale = s, .quiet = 1,
-							 .params = p == 4 ? k8 : NULL };
+				struct ts_sim_opts o = { .policy = pols[p], .slo_scale = s,
+							 .quiet = 1, .params = p == 4 ? k8 : NULL };
 				struct ts_sim_result *r;
 
 				if (ts_sim_run(env, tr, &o, &r)) {

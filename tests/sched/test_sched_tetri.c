@@ -178,7 +178,8 @@ static void test_busy(void)
 	r->running = 1;
 	fx_busy(&f, 4);
 	fx_add(&f, FX_2048, 28, 5.0);
-	ok(plan(p, &f) == 0 && f.plan.n == 1 && !fx_find(&f, 0), "the running request is left alone");
+	ok(plan(p, &f) == 0 && f.plan.n == 1 && !fx_find(&f, 0),
+	   "the running request is left alone");
 	ok(fx_find(&f, 1) && fx_find(&f, 1)->degree == 4 && fx_find(&f, 1)->steps == 2,
 	   "degree 8 does not fit: the 2048 starts at 4 on the free devices");
 	fh_ops->destroy(p);
@@ -336,7 +337,8 @@ static void test_slice_exact_lb(void)
 	p = make(boundary);
 	f.plan.n = 0;
 	ret = plan(p, &f);
-	ok(ret == 0 && f.plan.n == 4 && !fx_find(&f, 0), "at the boundary: four saved, the rest drained");
+	ok(ret == 0 && f.plan.n == 4 && !fx_find(&f, 0),
+	   "at the boundary: four saved, the rest drained");
 	fh_ops->destroy(p);
 	policy = ts_module_tetri_v1;
 }
