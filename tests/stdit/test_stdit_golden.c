@@ -130,8 +130,11 @@ static void check_refused(void)
 	ok(system(cmd) == 0, "the refusal says the degree must divide the heads");
 }
 
-/* A case whose caption has the wrong width is refused naming the tensor. */
-static void check_bad_input(void)
+/*
+ * Case b rewritten with tensor @key changed by @how ('w': same bytes, half
+ * the last dimension; 'd': dropped) must fail without output, logging @expect.
+ */
+static void check_broken(const char *key, char how, const char *expect, const char *what)
 {
 	char in[PATH_MAX], out[PATH_MAX], cmd[8 * PATH_MAX];
 	struct ts_tensor t[160];
@@ -145,19 +148,38 @@ static void check_bad_input(void)
 	for (int i = 0; i < ts_st_count(st) && n < 160; i++) {
 		ts_st_get(st, ts_st_key(st, i), &t[n]);
 		t[n].name = ts_st_key(st, i);
-		if (!strcmp(t[n].name, "input.y"))
-			t[n].shape[3] /= 2, t[n].shape[2] *= 2; /* same bytes, wrong width */
-		n++;
+		if (strcmp(t[n].name, key)) {
+			n++;
+		} else if (how == 'w') {
+			t[n].shape[t[n].ndim - 1] /= 2;
+			t[n].shape[t[n].ndim - 2] *= 2;
+			n++;
+		}
 	}
-	snprintf(in, sizeof(in), "%.200s/bad_y.safetensors", st_tmp);
-	snprintf(out, sizeof(out), "%.200s/bad_y_out.safetensors", st_tmp);
-	ok(!ts_st_write(in, t, n, meta), "write a case with input.y [2, 1, 16, 16]");
+	snprintf(in, sizeof(in), "%.200s/broken.safetensors", st_tmp);
+	snprintf(out, sizeof(out), "%.200s/broken_out.safetensors", st_tmp);
+	ok(!ts_st_write(in, t, n, meta), "write case b with %s %s", key,
+	   how == 'w' ? "reshaped" : "dropped");
 	ts_st_close(st);
 	snprintf(cmd, sizeof(cmd), "'%s/tetriserve' run-case '%s' --out '%s' --module-path "
-		 "'%s/modules' 2>'%s/err'; grep -q \"tensor 'input.y' must be F32\" '%s/err'",
-		 st_builddir, in, out, st_builddir, st_tmp, st_tmp);
-	ok(system(cmd) == 0 && access(out, F_OK) != 0,
-	   "a caption of the wrong width is refused, naming input.y");
+		 "'%s/modules' 2>'%s/err'; grep -qF \"%s\" '%s/err'", st_builddir, in, out,
+		 st_builddir, st_tmp, expect, st_tmp);
+	ok(system(cmd) == 0 && access(out, F_OK) != 0, "%s", what);
+	unlink(in);
+}
+
+static void check_bad_files(void)
+{
+	check_broken("input.y", 'w', "tensor 'input.y' must be F32",
+		     "a caption of the wrong width is refused, naming input.y");
+	check_broken("temporal_blocks.1.attn.qkv.weight", 'w',
+		     "tensor 'temporal_blocks.1.attn.qkv.weight' has shape [384, 32], expected "
+		     "[192, 64]", "a weight of the wrong shape is refused with both shapes");
+	check_broken("spatial_blocks.0.cross_attn.kv_linear.bias", 'd',
+		     "missing tensor 'spatial_blocks.0.cross_attn.kv_linear.bias'",
+		     "a missing weight is refused, naming it");
+	check_broken("input.timestep", 'd', "tensor 'input.timestep' is missing",
+		     "a missing input is refused, naming it");
 }
 
 int main(int argc, char **argv)
@@ -166,6 +188,6 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		check_case(cases[i]);
 	check_refused();
-	check_bad_input();
+	check_bad_files();
 	return tap_done();
 }
