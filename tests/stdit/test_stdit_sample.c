@@ -9,7 +9,8 @@
  *  - two requests stepped together give what each gives alone;
  *  - from a given z, the run equals Open-Sora 1.2's RFLOW loop computed in
  *    float64 by tests/stdit/make_cases.py (tests/data/stdit/rflow_run);
- *  - refusals: no caption (at begin), a bad sampler, finish before the end.
+ *  - refusals: no caption (at begin), a bad sampler, finish before the end;
+ *  - a section's caption_file stands in for a request's embeddings.
  *
  * Device set of degree k = devices 0..k-1; a move copies the latent from
  * device 0 to the others, as a migration would.
@@ -298,6 +299,51 @@ static void check_refusals(struct st_rig *r, const struct ts_req_params *good)
 	req_end(r, &c);
 }
 
+/*
+ * caption_file: a section whose file holds the caption (and a mask) samples
+ * a request without embeddings exactly as the same caption given in the
+ * request does.
+ */
+static void check_caption_file(struct st_rig *r, const struct ts_req_params *given,
+			       const char *const *keys)
+{
+	char path[PATH_MAX + 64], kv[PATH_MAX + 96];
+	const char *with[16];
+	int64_t ones6[6] = { 1, 1, 1, 1, 1, 1 };
+	struct ts_tensor t[2] = {
+		{ .name = "caption.y", .dtype = TS_F32, .ndim = 2, .shape = { 6, 32 },
+		  .data = given->cond->data },
+		{ .name = "caption.mask", .dtype = TS_I64, .ndim = 1, .shape = { 6 }, .data = ones6 },
+	};
+	const char *meta[] = { "what", "caption", NULL };
+	struct st_req a = { .p = *given }, b = { .p = *given };
+	float *ref = NULL, *got = NULL;
+	struct st_rig r2 = { 0 };
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/caption.safetensors", st_tmp);
+	snprintf(kv, sizeof(kv), "caption_file=%s", path);
+	for (; keys[n] && n < 14; n++)
+		with[n] = keys[n];
+	with[n++] = kv;
+	with[n] = NULL;
+	b.p.cond = NULL;
+	if (!ok(!ts_st_write(path, t, 2, meta) && !st_rig_open(&r2, 1, with),
+		"a model whose section names a caption_file"))
+		goto out;
+	if (ok(!sample_from(r, &a, 1, ones, NULL, &ref) && !sample_from(&r2, &b, 1, ones, NULL,
+									  &got),
+	       "sampled with the caption given, and from the file")) {
+		double e = st_rel_l2(got, ref, a.w.latent_elems);
+
+		ok(e < 1e-6, "caption_file gives the request's own caption: rel L2 %.2e", e);
+	}
+out:
+	st_rig_close(&r2);
+	free(ref);
+	free(got);
+}
+
 static const char *const golden_a_keys[] = {
 	"weights=" ST_GOLDEN "/a.safetensors", "patch_size=1,2,2", "hidden_size=64", "depth=2",
 	"num_heads=4", "caption_channels=32", "model_max_length=8", NULL,
@@ -327,6 +373,7 @@ int main(int argc, char **argv)
 	compare_batched(&r, p);
 	rflow_reference(&r);
 	check_refusals(&r, &p[0]);
+	check_caption_file(&r, &p[0], golden_a_keys);
 out:
 	st_rig_close(&r);
 	free(y);
