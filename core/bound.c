@@ -134,15 +134,35 @@ static int first_after(const struct bitem *it, int n, double t)
 	return lo;
 }
 
-/* Tightest bound over the intervals that start at @t1. */
+/* First index of the ascending @u (length @nu) whose value is >= @t. */
+static int first_at_or_after(const double *u, int nu, double t)
+{
+	int lo = 0, hi = nu;
+
+	while (lo < hi) {
+		int mid = lo + (hi - lo) / 2;
+
+		if (u[mid] < t)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * The most met requests that intervals starting at @t1 rule out, together
+ * with the best disjoint intervals after them: max over deadlines t2 of
+ * (inside - fit)([t1, t2]) + @f[first distinct arrival >= t2].
+ */
 static int sweep_from(const struct bitem *it, int n, int n_devices, struct fenwick *fw,
-		      double t1, int best)
+		      double t1, const double *u, int nu, const int *f)
 {
 	int j0 = first_after(it, n, t1), inside = 0, limit = n > BOUND_BIG_N ? BOUND_WINDOW : n;
-	int j;
+	int j, best = 0;
 
 	for (j = j0; j < n && inside < limit; j++) {
-		int fit;
+		int lost;
 
 		if (it[j].a < t1)
 			continue;
@@ -150,9 +170,10 @@ static int sweep_from(const struct bitem *it, int n, int n_devices, struct fenwi
 		inside++;
 		if (j + 1 < n && it[j + 1].d == it[j].d)
 			continue; /* evaluate once per distinct deadline */
-		fit = fw_fit(fw, n_devices * (it[j].d - t1));
-		if (n - inside + fit < best)
-			best = n - inside + fit;
+		lost = inside - fw_fit(fw, n_devices * (it[j].d - t1));
+		lost += f[first_at_or_after(u, nu, it[j].d)];
+		if (lost > best)
+			best = lost;
 	}
 	for (int k = j0; k < j; k++)
 		if (it[k].a >= t1)
@@ -167,30 +188,41 @@ static int by_double(const void *pa, const void *pb)
 	return a < b ? -1 : a > b;
 }
 
-static int sweep(const struct bitem *it, int n, int n_devices, struct fenwick *fw, double *t1)
+/*
+ * Disjoint intervals rule out independently: f[k] = most requests ruled out
+ * by disjoint intervals starting at the k-th distinct arrival or later,
+ * filled from the last arrival back. The bound is n - f[0].
+ */
+static int sweep(const struct bitem *it, int n, int n_devices, struct fenwick *fw, double *u,
+		 int *f)
 {
-	int best = n;
+	int nu = 0;
 
 	for (int i = 0; i < n; i++)
-		t1[i] = it[i].a;
-	qsort(t1, (size_t)n, sizeof(*t1), by_double);
-	for (int i = 0; i < n; i++) {
-		if (i > 0 && t1[i] == t1[i - 1])
-			continue;
-		best = sweep_from(it, n, n_devices, fw, t1[i], best);
+		u[i] = it[i].a;
+	qsort(u, (size_t)n, sizeof(*u), by_double);
+	for (int i = 0; i < n; i++)
+		if (!nu || u[i] != u[nu - 1])
+			u[nu++] = u[i];
+	f[nu] = 0;
+	for (int k = nu - 1; k >= 0; k--) {
+		int here = sweep_from(it, n, n_devices, fw, u[k], u, nu, f);
+
+		f[k] = here > f[k + 1] ? here : f[k + 1];
 	}
-	return best;
+	return n - f[0];
 }
 
 static int bound_alloc(int n, struct bitem **it, struct bitem ***byw, struct fenwick *fw,
-		       double **t1)
+		       double **t1, int **f)
 {
 	*it = calloc((size_t)n, sizeof(**it));
 	*t1 = calloc((size_t)n, sizeof(**t1));
+	*f = calloc((size_t)n + 1, sizeof(**f));
 	*byw = calloc((size_t)n, sizeof(**byw));
 	fw->sum = calloc((size_t)n + 1, sizeof(*fw->sum));
 	fw->cnt = calloc((size_t)n + 1, sizeof(*fw->cnt));
-	if (!*it || !*t1 || !*byw || !fw->sum || !fw->cnt) {
+	if (!*it || !*t1 || !*f || !*byw || !fw->sum || !fw->cnt) {
 		ts_err("bound", "out of memory for %d requests", n);
 		return TS_ENOMEM;
 	}
@@ -202,12 +234,12 @@ int ts_bound_met(const struct ts_bound_req *r, int n, int n_devices, int *met_ub
 	struct bitem *it = NULL, **byw = NULL;
 	struct fenwick fw = { 0 };
 	double *t1 = NULL;
-	int m = 0, ret;
+	int *f = NULL, m = 0, ret;
 
 	*met_ub = 0;
 	if (n <= 0)
 		return 0;
-	ret = bound_alloc(n, &it, &byw, &fw, &t1);
+	ret = bound_alloc(n, &it, &byw, &fw, &t1, &f);
 	if (ret)
 		goto out_free;
 	for (int i = 0; i < n; i++) {
@@ -229,11 +261,12 @@ int ts_bound_met(const struct ts_bound_req *r, int n, int n_devices, int *met_ub
 	fw.n = m;
 	for (fw.top = 1; fw.top * 2 <= m; fw.top *= 2)
 		;
-	*met_ub = m ? sweep(it, m, n_devices, &fw, t1) : 0;
+	*met_ub = m ? sweep(it, m, n_devices, &fw, t1, f) : 0;
 out_free:
 	free(fw.sum);
 	free(fw.cnt);
 	free(byw);
+	free(f);
 	free(t1);
 	free(it);
 	return ret;

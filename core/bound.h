@@ -8,9 +8,10 @@
  * batch sizes that still fits between its arrival and its deadline (and
  * always finds batch partners), and a set of requests can all meet their
  * deadlines only if, for every interval [t1, t2], the work of those whose
- * window lies inside it fits in N x (t2 - t1) device-seconds. The number of
- * requests that can pass every such test bounds the number any real
- * schedule meets.
+ * window lies inside it fits in N x (t2 - t1) device-seconds. Each interval
+ * rules out (requests inside) - (most of them that fit); disjoint intervals
+ * rule out independently, so the bound is n minus the most a set of disjoint
+ * intervals rules out (a weighted interval-scheduling DP).
  */
 #ifndef TS_CORE_BOUND_H
 #define TS_CORE_BOUND_H
