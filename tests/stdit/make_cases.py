@@ -12,12 +12,15 @@ what cases a and b do not cover, computed in float64 by our torch.nn model
      one mask row repeated (upstream's mask.repeat), masked tokens not a prefix
   e  patch (2, 2, 2) over 5 frames (time padded), a sample whose caption is
      all padding but one token
+  f  patch (2, 1, 1), 6 heads (degree 3), x_mask all False for one sample
+  g  patch (1, 3, 3) over 7 x 10, mlp_ratio 3, 8 heads, 720p pos-emb scale
 
 and tests/data/stdit/rflow_run.safetensors: a whole rectified-flow run
 (Open-Sora 1.2's RFLOW loop: timestep transform, guidance on all channels)
 of golden case a's model from a given z, for a 64 x 64, 17-frame request.
 
-Run: /usr/bin/python3 tests/stdit/make_cases.py (needs torch and numpy).
+Run: /usr/bin/python3 tests/stdit/make_cases.py (needs torch and numpy);
+ST_CASES_OUT=DIR writes the forward cases there instead.
 """
 import json
 import math
@@ -79,7 +82,7 @@ def make(name, cfg, B, T, H, W, seed, mask=None, x_mask=None, fps=24.0, px=(240,
                                  "mask=input.mask, x_mask=input.x_mask, fps=input.fps, "
                                  "height=input.height, width=input.width)"}),
             "generator": "tests/stdit/make_cases.py (bench/stdit/stdit_torch.py, float64)"}
-    out = os.path.join(os.path.dirname(__file__), "..", "data", "stdit", name + ".safetensors")
+    out = os.path.join(os.environ.get("ST_CASES_OUT") or os.path.join(os.path.dirname(__file__), "..", "data", "stdit"), name + ".safetensors")
     ref.st_save(out, w, meta)
     print("wrote", out)
 
@@ -143,6 +146,13 @@ def main():
                "caption_channels": 24, "model_max_length": 5},
          B=2, T=5, H=6, W=6, seed=33, mask=[[1, 1, 1, 0, 0], [1, 0, 0, 0, 0]],
          x_mask=[[1, 1, 0], [1, 1, 1]], px=(48, 48))
+    make("f", {"patch_size": [2, 1, 1], "hidden_size": 48, "num_heads": 6, "depth": 1,
+               "caption_channels": 8, "model_max_length": 3},
+         B=2, T=3, H=4, W=4, seed=2, mask=[[1, 1, 0]], x_mask=[[1, 0], [0, 0]])
+    make("g", {"patch_size": [1, 3, 3], "hidden_size": 64, "num_heads": 8, "mlp_ratio": 3.0,
+               "caption_channels": 16, "model_max_length": 6},
+         B=2, T=4, H=7, W=10, seed=3, mask=[[0, 1, 0, 1, 1, 0], [1, 1, 1, 1, 1, 1]],
+         px=(720, 1280), fps=120.0)
     rflow_run()
 
 

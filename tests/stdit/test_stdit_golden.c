@@ -5,9 +5,9 @@
  * leaves each rank a position): each output the file has, final and
  * intermediate, within relative L2 and max error 1e-4. Cases: upstream's a
  * and b (tests/data/golden/stdit3, copied from ../shared/golden/stdit3) and
- * ours c, d, e (tests/stdit/make_cases.py: x_mask, no text mask, sizes not a
- * multiple of the patch, one frame, patch (2, 2, 2), qk_norm and pred_sigma
- * off).
+ * ours c .. g (tests/stdit/make_cases.py: x_mask, no text mask, sizes not a
+ * multiple of the patch, one frame, patches (2, 2, 2), (2, 1, 1), (1, 3, 3),
+ * qk_norm and pred_sigma off, 6 heads for degree 3).
  */
 #include <sys/wait.h>
 
@@ -16,7 +16,8 @@
 #define ST_TOL 1e-4
 
 static const char *const cases[] = {
-	ST_GOLDEN "/a", ST_GOLDEN "/b", ST_OURS "/c", ST_OURS "/d", ST_OURS "/e",
+	ST_GOLDEN "/a", ST_GOLDEN "/b", ST_OURS "/c", ST_OURS "/d", ST_OURS "/e", ST_OURS "/f",
+	ST_OURS "/g",
 };
 
 /* An integer of the case's metadata config ("key": n). */
