@@ -257,7 +257,7 @@ static int spmd_threads(struct ts_dev *const *devs, int n, ts_spmd_fn fn, void *
 	}
 	for (int i = 0; i < started; i++) {
 		pthread_join(t[i].tid, NULL);
-		if (!ret)
+		if (!ret || (ret == TS_ECOMM && t[i].ret && t[i].ret != TS_ECOMM))
 			ret = t[i].ret;
 	}
 	free(t);
@@ -276,6 +276,9 @@ static int spmd_cpu(struct ts_dev *const *devs, int n, ts_spmd_fn fn, void *arg)
 			return TS_EBUSY;
 		}
 	}
+	/* A failure of an earlier run is forgotten by all ranks before any starts. */
+	for (int i = 0; i < n; i++)
+		atomic_store(&ts_cpu_dev(devs[i])->failed, 0);
 	for (; submitted < n; submitted++) {
 		ret = ts_cpu_dev_submit(ts_cpu_dev(devs[submitted]), fn, submitted, arg);
 		if (ret)
@@ -288,7 +291,8 @@ static int spmd_cpu(struct ts_dev *const *devs, int n, ts_spmd_fn fn, void *arg)
 	for (int i = 0; i < submitted; i++) {
 		int r = ts_cpu_dev_wait(ts_cpu_dev(devs[i]));
 
-		if (!ret)
+		/* The peers of a failed rank say ECOMM; the failed rank says why. */
+		if (!ret || (ret == TS_ECOMM && r && r != TS_ECOMM))
 			ret = r;
 	}
 	return ret;

@@ -33,8 +33,10 @@ typedef int (*ts_spmd_fn)(struct ts_dev *dev, int rank, void *arg);
 /*
  * Run fn(devs[r], r, arg) concurrently, each on its device's worker thread
  * (CPU devices) or on a thread bound to the device (other backends), wait
- * for all, and return the first error in rank order. Devices must be
- * distinct; a collective inside fn sees the rank of its device.
+ * for all, and return the first error in rank order, preferring a cause
+ * over TS_ECOMM (what peers of a failed CPU rank get instead of hanging in
+ * their next collective). Devices must be distinct; a collective inside fn
+ * sees the rank of its device.
  */
 int ts_backend_run_spmd(struct ts_dev *const *devs, int n, ts_spmd_fn fn, void *arg);
 

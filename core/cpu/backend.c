@@ -45,6 +45,9 @@ static void cpu_destroy(struct ts_backend *tb)
 		return;
 	for (int i = 0; i < be->n; i++)
 		ts_cpu_dev_destroy(be->devs[i]);
+	if (be->comms)
+		ts_warn("cpu", "backend destroyed with communicators still open");
+	pthread_mutex_destroy(&be->comm_lock);
 	free(be->devs);
 	free(be);
 }
@@ -72,6 +75,7 @@ int ts_cpu_backend_create(int n_devices, int threads_per_device, struct ts_backe
 	be = calloc(1, sizeof(*be));
 	if (!be)
 		goto nomem;
+	pthread_mutex_init(&be->comm_lock, NULL);
 	be->devs = calloc((size_t)n_devices, sizeof(*be->devs));
 	if (!be->devs)
 		goto free_be;
@@ -91,6 +95,7 @@ destroy_devs:
 	cpu_destroy((struct ts_backend *)(void *)be);
 	return TS_ENOMEM;
 free_be:
+	pthread_mutex_destroy(&be->comm_lock);
 	free(be);
 nomem:
 	ts_err("cpu", "out of memory opening %d devices", n_devices);

@@ -8,6 +8,11 @@
  * rank from reusing (or republishing) a buffer a peer is still reading.
  * A rank is the caller's virtual device (its worker thread, or a thread bound
  * with bind_thread) found among the communicator's devices.
+ *
+ * Unlike NCCL, a group does not hang when one rank's SPMD job fails before
+ * reaching a collective: the worker marks its device failed and wakes every
+ * communicator, and the peers waiting for it leave with TS_ECOMM. The mark
+ * is cleared when the device's next SPMD job is submitted.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +38,8 @@ struct coll_slot {
 };
 
 struct ts_comm {
+	struct ts_cpu_backend *be;
+	struct ts_comm *next; /* in be->comms, for ts_cpu_comms_wake() */
 	int n;
 	struct ts_cpu_dev **devs;
 	struct coll_slot *slot;
@@ -42,20 +49,53 @@ struct ts_comm {
 	uint64_t gen;
 };
 
-static void comm_barrier(struct ts_comm *c)
+/* A member's SPMD job failed: it will never arrive. Called with c->lock held. */
+static int comm_broken(const struct ts_comm *c)
 {
-	pthread_mutex_lock(&c->lock);
-	uint64_t gen = c->gen;
+	for (int i = 0; i < c->n; i++)
+		if (atomic_load(&c->devs[i]->failed))
+			return 1;
+	return 0;
+}
 
-	if (++c->arrived == c->n) {
+/* 0 when all ranks arrived; TS_ECOMM when a member failed (this rank un-arrives). */
+static int comm_barrier(struct ts_comm *c)
+{
+	uint64_t gen;
+	int ret = 0;
+
+	pthread_mutex_lock(&c->lock);
+	gen = c->gen;
+	if (comm_broken(c)) {
+		ret = TS_ECOMM;
+	} else if (++c->arrived == c->n) {
 		c->arrived = 0;
 		c->gen++;
 		pthread_cond_broadcast(&c->cond);
 	} else {
-		while (gen == c->gen)
+		while (gen == c->gen && !comm_broken(c))
 			pthread_cond_wait(&c->cond, &c->lock);
+		if (gen == c->gen) {
+			c->arrived--;
+			ret = TS_ECOMM;
+		}
 	}
 	pthread_mutex_unlock(&c->lock);
+	if (ret)
+		ts_err("cpu", "device %d: a peer of the group failed; collective abandoned",
+		       c->devs[0]->base.index);
+	return ret;
+}
+
+void ts_cpu_comms_wake(struct ts_cpu_backend *be)
+{
+	pthread_mutex_lock(&be->comm_lock);
+	for (struct ts_comm *c = be->comms; c; c = c->next) {
+		pthread_mutex_lock(&c->lock);
+		pthread_cond_broadcast(&c->cond);
+		pthread_mutex_unlock(&c->lock);
+	}
+	pthread_mutex_unlock(&be->comm_lock);
 }
 
 static int comm_rank(const struct ts_comm *c)
@@ -105,7 +145,8 @@ static int coll_enter(struct ts_comm *c, const char *op, int *rank, struct coll_
 		return TS_ECOMM;
 	}
 	c->slot[r] = s;
-	comm_barrier(c);
+	if (comm_barrier(c))
+		return TS_ECOMM;
 	for (int i = 0; i < c->n; i++) {
 		const struct coll_slot *o = &c->slot[i];
 
@@ -135,8 +176,7 @@ static int cpu_all_to_all(struct ts_comm *c, const void *send, void *recv, int64
 		return ret;
 	for (int j = 0; j < c->n && bytes; j++)
 		memcpy((char *)recv + j * bytes, (const char *)c->slot[j].send + r * bytes, bytes);
-	comm_barrier(c);
-	return 0;
+	return comm_barrier(c);
 }
 
 static int cpu_all_gather(struct ts_comm *c, const void *send, void *recv, int64_t count)
@@ -155,8 +195,7 @@ static int cpu_all_gather(struct ts_comm *c, const void *send, void *recv, int64
 		if (dst != c->slot[j].send)
 			memcpy(dst, c->slot[j].send, bytes);
 	}
-	comm_barrier(c);
-	return 0;
+	return comm_barrier(c);
 }
 
 static int cpu_broadcast(struct ts_comm *c, void *buf, int64_t count, int root)
@@ -169,18 +208,18 @@ static int cpu_broadcast(struct ts_comm *c, void *buf, int64_t count, int root)
 		return ret;
 	if (r != root && count)
 		memcpy(buf, c->slot[root].send, (size_t)count * sizeof(float));
-	comm_barrier(c);
-	return 0;
+	return comm_barrier(c);
 }
 
 /*
- * Each rank sums one slice over all ranks in rank order (so every rank gets
- * bit-identical results), then writes its slice back into every buffer.
+ * Rank r sums slice r over all ranks in rank order (so every rank gets
+ * bit-identical results) into its own buffer, where nobody else reads slice
+ * r; after a barrier it copies the slice into every peer's buffer.
  */
 static int cpu_all_reduce_sum(struct ts_comm *c, void *buf, int64_t count)
 {
+	float *mine = buf;
 	int64_t lo, hi;
-	float *acc;
 	int r, ret;
 
 	ret = coll_enter(c, "all_reduce_sum", &r, (struct coll_slot){ .send = buf, .recv = buf,
@@ -189,21 +228,21 @@ static int cpu_all_reduce_sum(struct ts_comm *c, void *buf, int64_t count)
 		return ret;
 	lo = count * r / c->n;
 	hi = count * (r + 1) / c->n;
-	acc = ts_cpu_scratch(c->devs[r], (size_t)(hi - lo + 1) * sizeof(float));
-	if (!acc)
-		ret = TS_ENOMEM;
-	for (int64_t i = lo; acc && i < hi; i++) {
+	for (int64_t i = lo; i < hi; i++) {
 		float s = 0;
 
 		for (int j = 0; j < c->n; j++)
 			s += ((const float *)c->slot[j].send)[i];
-		acc[i - lo] = s;
+		mine[i] = s;
 	}
-	comm_barrier(c);
-	for (int j = 0; acc && j < c->n && hi > lo; j++)
-		memcpy((float *)c->slot[j].recv + lo, acc, (size_t)(hi - lo) * sizeof(float));
-	comm_barrier(c);
-	return ret;
+	ret = comm_barrier(c);
+	if (ret)
+		return ret;
+	for (int j = 0; j < c->n && hi > lo; j++)
+		if (j != r)
+			memcpy((float *)c->slot[j].recv + lo, mine + lo,
+			       (size_t)(hi - lo) * sizeof(float));
+	return comm_barrier(c);
 }
 
 static int cpu_barrier(struct ts_comm *c)
@@ -211,10 +250,7 @@ static int cpu_barrier(struct ts_comm *c)
 	int r, ret;
 
 	ret = coll_enter(c, "barrier", &r, (struct coll_slot){ .kind = COLL_BARRIER });
-	if (ret)
-		return ret;
-	comm_barrier(c);
-	return 0;
+	return ret ? ret : comm_barrier(c);
 }
 
 int ts_cpu_comm_create(struct ts_backend *be, struct ts_dev *const *devs, int n,
@@ -243,6 +279,11 @@ int ts_cpu_comm_create(struct ts_backend *be, struct ts_dev *const *devs, int n,
 		c->devs[i] = ts_cpu_dev(devs[i]);
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->cond, NULL);
+	c->be = c->devs[0]->be;
+	pthread_mutex_lock(&c->be->comm_lock);
+	c->next = c->be->comms;
+	c->be->comms = c;
+	pthread_mutex_unlock(&c->be->comm_lock);
 	if (bytes_out)
 		*bytes_out = sizeof(*c) + (size_t)n * (sizeof(*c->devs) + sizeof(*c->slot));
 	*out = c;
@@ -261,6 +302,14 @@ void ts_cpu_comm_destroy(struct ts_comm *c)
 {
 	if (!c)
 		return;
+	pthread_mutex_lock(&c->be->comm_lock);
+	for (struct ts_comm **pp = &c->be->comms; *pp; pp = &(*pp)->next) {
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&c->be->comm_lock);
 	pthread_cond_destroy(&c->cond);
 	pthread_mutex_destroy(&c->lock);
 	free(c->slot);

@@ -59,6 +59,8 @@ struct ts_cpu_dev {
 	void *job_arg;
 	int job_rank, job_ret, stop;
 	enum ts_cpu_job_state job_state;
+	/* The last SPMD job failed: peers waiting in a collective give up. */
+	atomic_int failed;
 
 	struct ts_cpu_team team;
 
@@ -71,6 +73,8 @@ struct ts_cpu_dev {
 struct ts_cpu_backend {
 	int n;
 	struct ts_cpu_dev **devs;
+	pthread_mutex_t comm_lock;
+	struct ts_comm *comms; /* live communicators, woken when a device fails */
 };
 
 extern const struct ts_backend_ops ts_cpu_backend_ops;
@@ -101,8 +105,15 @@ void ts_cpu_free(struct ts_dev *dev, void *p);
 int ts_cpu_comm_create(struct ts_backend *be, struct ts_dev *const *devs, int n,
 		       struct ts_comm **out, size_t *bytes_out);
 void ts_cpu_comm_destroy(struct ts_comm *comm);
+/* Wake every communicator of @be so its waiters notice a failed member. */
+void ts_cpu_comms_wake(struct ts_cpu_backend *be);
 
-/* Run @job(dev, rank, arg) on the worker thread of @d; collect with ts_cpu_dev_wait. */
+/*
+ * Run @job(dev, rank, arg) on the worker thread of @d; collect with
+ * ts_cpu_dev_wait. The caller clears the failed marks of every rank of the
+ * group before submitting any (ts_backend_run_spmd does): a rank started
+ * while a peer still carries the mark of an earlier run would give up.
+ */
 int ts_cpu_dev_submit(struct ts_cpu_dev *d, int (*job)(struct ts_dev *, int, void *), int rank,
 		      void *arg);
 int ts_cpu_dev_wait(struct ts_cpu_dev *d);

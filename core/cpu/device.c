@@ -73,6 +73,11 @@ static void *dev_worker(void *p)
 			break;
 		pthread_mutex_unlock(&d->lock);
 		int ret = d->job((struct ts_dev *)d, d->job_rank, d->job_arg);
+
+		if (ret) {
+			atomic_store(&d->failed, 1);
+			ts_cpu_comms_wake(d->be);
+		}
 		pthread_mutex_lock(&d->lock);
 		d->job_ret = ret;
 		d->job_state = TS_CPU_JOB_DONE;
@@ -136,6 +141,7 @@ struct ts_cpu_dev *ts_cpu_dev_create(struct ts_cpu_backend *be, int index, int t
 	d->threads = threads;
 	d->mem_cap = mem_cap;
 	atomic_init(&d->mem_used, 0);
+	atomic_init(&d->failed, 0);
 	if (!ts_cpu_scratch(d, CPU_SCRATCH_INITIAL))
 		goto free_dev;
 	d->scratch_grows = 0;

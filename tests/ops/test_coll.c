@@ -121,7 +121,8 @@ static int spmd_stress(struct ts_dev *dev, int rank, void *p)
 	float *send = optest_poison(a->n * 700), *recv = optest_poison(a->n * 700);
 	int bad = 0;
 
-	for (int it = 0; it < a->iters; it++) {
+	/* Stop at the first failure: the job's error then releases the peers. */
+	for (int it = 0; it < a->iters && !bad; it++) {
 		int64_t cnt = a->counts[it % 64];
 
 		for (int j = 0; j < a->n; j++)
@@ -136,7 +137,7 @@ static int spmd_stress(struct ts_dev *dev, int rank, void *p)
 		__atomic_fetch_add(&a->fails, 1, __ATOMIC_RELAXED);
 	free(recv);
 	free(send);
-	return 0;
+	return bad ? TS_ECOMM : 0;
 }
 
 static void test_stress(struct ts_cpu_backend *be)
@@ -151,6 +152,47 @@ static void test_stress(struct ts_cpu_backend *be)
 		return;
 	ok(ts_backend_run_spmd(devs, 3, spmd_stress, &a) == 0 && a.fails == 0,
 	   "300 back-to-back all_to_alls of changing sizes on 3 ranks stay exact");
+	ts_cpu_backend_ops.comm_destroy(a.comm);
+}
+
+struct fail_arg {
+	struct ts_comm *comm;
+	int fail_rank;
+	int ret[8];
+};
+
+/* The failing rank leaves before the collective its peers wait in. */
+static int spmd_fail(struct ts_dev *dev, int rank, void *p)
+{
+	struct fail_arg *a = p;
+	float send[8 * 4] = { 0 }, recv[8 * 4];
+
+	if (rank == a->fail_rank)
+		return TS_EDEVICE;
+	a->ret[rank] = ts_cpu_coll_ops.all_to_all(a->comm, send, recv, 4);
+	if (!a->ret[rank])
+		a->ret[rank] = ts_cpu_coll_ops.barrier(a->comm);
+	return a->ret[rank];
+}
+
+static void test_failed_rank(struct ts_cpu_backend *be, int n, int fail_rank)
+{
+	struct ts_dev *devs[8];
+	struct fail_arg a = { .fail_rank = fail_rank };
+	int ret, peers_ecomm = 1;
+
+	for (int i = 0; i < n; i++)
+		devs[i] = (struct ts_dev *)be->devs[i];
+	if (ts_cpu_backend_ops.comm_create(NULL, devs, n, &a.comm, NULL))
+		return;
+	ret = ts_backend_run_spmd(devs, n, spmd_fail, &a);
+	for (int i = 0; i < n; i++)
+		peers_ecomm &= i == fail_rank || a.ret[i] == TS_ECOMM;
+	ok(ret == TS_EDEVICE && peers_ecomm, "%d ranks, rank %d fails before a collective: peers "
+	   "get ECOMM instead of hanging, run_spmd says EDEVICE", n, fail_rank);
+	a.fail_rank = -1;
+	ret = ts_backend_run_spmd(devs, n, spmd_fail, &a);
+	ok(ret == 0, "the next run on the same group works again");
 	ts_cpu_backend_ops.comm_destroy(a.comm);
 }
 
@@ -191,6 +233,9 @@ int main(void)
 		test_group(be, sizes[i]);
 	test_spmd(be);
 	test_stress(be);
+	test_failed_rank(be, 2, 1);
+	test_failed_rank(be, 3, 0);
+	test_failed_rank(be, 8, 5);
 	optest_backend_free(be);
 	return tap_done();
 }
