@@ -11,8 +11,8 @@
  *
  * Unlike NCCL, a group does not hang when one rank's SPMD job fails before
  * reaching a collective: the worker marks its device failed and wakes every
- * communicator, and the peers waiting for it leave with TS_ECOMM. The mark
- * is cleared when the device's next SPMD job is submitted.
+ * communicator, and the peers waiting for it leave with TS_ECOMM. The marks
+ * are cleared by ts_backend_run_spmd for all ranks before it starts any.
  */
 #include <stdlib.h>
 #include <string.h>
