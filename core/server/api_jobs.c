@@ -206,9 +206,11 @@ enum MHD_Result ts_srv_api_generate(struct http_req *r, int async)
 	char url[96];
 	int rc;
 
-	pthread_mutex_lock(&s->mu);
-	/* The catalog only grows, under mu; parsing against it is quick. */
+	/* Parsing is the slow part of a submission: outside the mutex. */
+	pthread_rwlock_rdlock(&s->cat_rw);
 	rc = ts_genreq_parse(r->body, r->len, cat, &rq, &err);
+	pthread_rwlock_unlock(&s->cat_rw);
+	pthread_mutex_lock(&s->mu);
 	if (rc) {
 		s->m.bad_requests++;
 		pthread_mutex_unlock(&s->mu);
@@ -225,17 +227,22 @@ enum MHD_Result ts_srv_api_generate(struct http_req *r, int async)
 		return ret;
 	}
 	if (async) {
-		json_t *o = ts_srv_job_json(s, j);
+		/* The reply is built from a copy, outside the mutex. */
+		struct ts_job snap = *j;
+		json_t *o;
 
-		snprintf(url, sizeof(url), "/v1/jobs/%s", j->id);
+		pthread_mutex_unlock(&s->mu);
+		o = ts_srv_job_json(s, &snap);
+		j = &snap;
+
+		snprintf(url, sizeof(url), "/v1/jobs/%.31s", j->id);
 		if (o) {
 			json_object_set_new(o, "poll_url", json_string(url));
-			snprintf(url, sizeof(url), "/v1/jobs/%s/events", j->id);
+			snprintf(url, sizeof(url), "/v1/jobs/%.31s/events", j->id);
 			json_object_set_new(o, "events_url", json_string(url));
-			snprintf(url, sizeof(url), "/v1/jobs/%s/content", j->id);
+			snprintf(url, sizeof(url), "/v1/jobs/%.31s/content", j->id);
 			json_object_set_new(o, "content_url", json_string(url));
 		}
-		pthread_mutex_unlock(&s->mu);
 		return ts_srv_http_json(r, 202, o);
 	}
 	j->refs++; /* kept while this thread waits */

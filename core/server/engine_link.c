@@ -305,7 +305,9 @@ static void op_load(struct ts_server *s, struct link_op *op, int load)
 		return;
 	}
 	/* The env keeps sections of models costed by modules: keep the file's config alive. */
+	pthread_rwlock_wrlock(&s->cat_rw);
 	op->rc = ts_srv_catalog_add_model(s, sec);
+	pthread_rwlock_unlock(&s->cat_rw);
 	if (op->rc) {
 		snprintf(op->msg, sizeof(op->msg), "[model %.64s] refused (%s); see the log", op->name,
 			 ts_strerror(op->rc));

@@ -166,6 +166,7 @@ static void free_server(struct ts_server *s)
 	ts_srv_jobs_release(s);
 	ts_sim_env_free(s->env);
 	pthread_cond_destroy(&s->job_cv);
+	pthread_rwlock_destroy(&s->cat_rw);
 	pthread_cond_destroy(&s->engine_cv);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
@@ -186,6 +187,7 @@ int ts_server_start(struct ts_config *cfg, const struct ts_server_opts *o,
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->engine_cv, NULL);
 	pthread_cond_init(&s->job_cv, NULL);
+	pthread_rwlock_init(&s->cat_rw, NULL);
 	s->cfg = cfg;
 	ts_srv_metrics_init(&s->m);
 	ts_config_apply_server(cfg);

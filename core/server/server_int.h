@@ -183,7 +183,12 @@ struct ts_server {
 	double epoch0;       /* unix time at clock zero */
 	uint64_t id_nonce;
 
-	/* guarded by mu */
+	/*
+	 * guarded by mu; the catalog also by cat_rw: HTTP threads parse against
+	 * it under a read lock without mu, a model loaded at run time is added
+	 * under the write lock (and mu).
+	 */
+	pthread_rwlock_t cat_rw;
 	struct ts_api_catalog cat;
 	int model_loaded[TS_API_MAX_MODELS];
 	struct srv_shape shapes[SRV_MAX_SHAPES];
