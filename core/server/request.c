@@ -280,7 +280,7 @@ int ts_genreq_parse(const char *body, size_t len, const struct ts_api_catalog *c
 	}
 	out->n = 1;
 	out->class_label = -1;
-	out->guidance_scale = 4.0;
+	out->guidance_scale = 0; /* the model's own default */
 	rc = check_unknown(root, err);
 	if (!rc)
 		rc = parse_model(root, cat, out, err);

@@ -43,6 +43,7 @@ struct ts_api_catalog {
  * @model: index into the catalog it was parsed against.
  * @class_label: -1 when not given (a class-conditional model then draws one
  *               from the seed).
+ * @guidance_scale: 0 when not given: the model's configured default.
  * @deadline_ms, @slo_scale: at most one > 0 (neither: the server default).
  */
 struct ts_genreq {

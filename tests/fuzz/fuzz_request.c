@@ -49,7 +49,8 @@ static void check(const struct ts_genreq *rq)
 	m = &cat.m[rq->model];
 	if (rq->n < 1 || rq->n > TS_API_MAX_N || rq->steps < 1 || rq->steps > m->max_steps ||
 	    rq->width < 64 || rq->height < 64 || rq->width > 4096 || rq->height > 4096 ||
-	    (rq->deadline_ms > 0 && rq->slo_scale > 0) || rq->class_label >= 1000 ||
+	    (rq->deadline_ms > 0 && rq->slo_scale > 0) || !(rq->guidance_scale >= 0) ||
+	    rq->guidance_scale > 100 || rq->class_label >= 1000 ||
 	    (rq->class_label >= 0 && !m->n_classes) || rq->prompt_len > TS_API_PROMPT_MAX ||
 	    strcmp(rq->model_name, m->name))
 		abort();

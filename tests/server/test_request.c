@@ -64,7 +64,8 @@ static void accepted(void)
 	   err.message);
 	rc = ts_genreq_parse("{\"model\":\"flux\"}", 16, &cat, &rq, &err);
 	ok(!rc && rq.n == 1 && rq.steps == 28 && rq.width == 256 && !rq.has_seed &&
-	   rq.deadline_ms == 0 && rq.slo_scale == 0, "defaults: n 1, model steps, first size");
+	   rq.deadline_ms == 0 && rq.slo_scale == 0 && rq.guidance_scale == 0,
+	   "defaults: n 1, model steps, first size, guidance 0 (the model's)");
 }
 
 static void single_model(void)
