@@ -276,9 +276,9 @@ static int spmd_cpu(struct ts_dev *const *devs, int n, ts_spmd_fn fn, void *arg)
 			return TS_EBUSY;
 		}
 	}
-	/* A failure of an earlier run is forgotten by all ranks before any starts. */
+	/* The marks of an earlier run are cleared on all ranks before any starts. */
 	for (int i = 0; i < n; i++)
-		atomic_store(&ts_cpu_dev(devs[i])->failed, 0);
+		atomic_store(&ts_cpu_dev(devs[i])->gone, 0);
 	for (; submitted < n; submitted++) {
 		ret = ts_cpu_dev_submit(ts_cpu_dev(devs[submitted]), fn, submitted, arg);
 		if (ret)

@@ -9,10 +9,13 @@
  * A rank is the caller's virtual device (its worker thread, or a thread bound
  * with bind_thread) found among the communicator's devices.
  *
- * Unlike NCCL, a group does not hang when one rank's SPMD job fails before
- * reaching a collective: the worker marks its device failed and wakes every
- * communicator, and the peers waiting for it leave with TS_ECOMM. The marks
- * are cleared by ts_backend_run_spmd for all ranks before it starts any.
+ * Unlike NCCL, a group does not hang when one rank's SPMD job returns (an
+ * error, or a rank that skipped a collective its peers make): the worker
+ * marks its device gone and wakes every communicator, and the peers waiting
+ * for it leave with TS_ECOMM. A rank leaving its last collective is never
+ * mistaken for this: the collective's final barrier completed before it could
+ * return. The marks are cleared by ts_backend_run_spmd for all ranks before
+ * it starts any.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -49,16 +52,16 @@ struct ts_comm {
 	uint64_t gen;
 };
 
-/* A member's SPMD job failed: it will never arrive. Called with c->lock held. */
+/* A member's SPMD job has returned: it will never arrive. Called with c->lock held. */
 static int comm_broken(const struct ts_comm *c)
 {
 	for (int i = 0; i < c->n; i++)
-		if (atomic_load(&c->devs[i]->failed))
+		if (atomic_load(&c->devs[i]->gone))
 			return 1;
 	return 0;
 }
 
-/* 0 when all ranks arrived; TS_ECOMM when a member failed (this rank un-arrives). */
+/* 0 when all ranks arrived; TS_ECOMM when a member is gone (this rank un-arrives). */
 static int comm_barrier(struct ts_comm *c)
 {
 	uint64_t gen;
@@ -82,8 +85,8 @@ static int comm_barrier(struct ts_comm *c)
 	}
 	pthread_mutex_unlock(&c->lock);
 	if (ret)
-		ts_err("cpu", "device %d: a peer of the group failed; collective abandoned",
-		       c->devs[0]->base.index);
+		ts_err("cpu", "group of device %d: a rank's job returned before this "
+		       "collective; abandoned", c->devs[0]->base.index);
 	return ret;
 }
 

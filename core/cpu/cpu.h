@@ -59,8 +59,8 @@ struct ts_cpu_dev {
 	void *job_arg;
 	int job_rank, job_ret, stop;
 	enum ts_cpu_job_state job_state;
-	/* The last SPMD job failed: peers waiting in a collective give up. */
-	atomic_int failed;
+	/* The last SPMD job returned: peers waiting for it in a collective give up. */
+	atomic_int gone;
 
 	struct ts_cpu_team team;
 
@@ -105,12 +105,12 @@ void ts_cpu_free(struct ts_dev *dev, void *p);
 int ts_cpu_comm_create(struct ts_backend *be, struct ts_dev *const *devs, int n,
 		       struct ts_comm **out, size_t *bytes_out);
 void ts_cpu_comm_destroy(struct ts_comm *comm);
-/* Wake every communicator of @be so its waiters notice a failed member. */
+/* Wake every communicator of @be so its waiters notice a member gone. */
 void ts_cpu_comms_wake(struct ts_cpu_backend *be);
 
 /*
  * Run @job(dev, rank, arg) on the worker thread of @d; collect with
- * ts_cpu_dev_wait. The caller clears the failed marks of every rank of the
+ * ts_cpu_dev_wait. The caller clears the gone marks of every rank of the
  * group before submitting any (ts_backend_run_spmd does): a rank started
  * while a peer still carries the mark of an earlier run would give up.
  */

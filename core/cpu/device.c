@@ -74,10 +74,9 @@ static void *dev_worker(void *p)
 		pthread_mutex_unlock(&d->lock);
 		int ret = d->job((struct ts_dev *)d, d->job_rank, d->job_arg);
 
-		if (ret) {
-			atomic_store(&d->failed, 1);
-			ts_cpu_comms_wake(d->be);
-		}
+		/* Peers still waiting for this rank in a collective must not hang. */
+		atomic_store(&d->gone, 1);
+		ts_cpu_comms_wake(d->be);
 		pthread_mutex_lock(&d->lock);
 		d->job_ret = ret;
 		d->job_state = TS_CPU_JOB_DONE;
@@ -141,7 +140,7 @@ struct ts_cpu_dev *ts_cpu_dev_create(struct ts_cpu_backend *be, int index, int t
 	d->threads = threads;
 	d->mem_cap = mem_cap;
 	atomic_init(&d->mem_used, 0);
-	atomic_init(&d->failed, 0);
+	atomic_init(&d->gone, 0);
 	if (!ts_cpu_scratch(d, CPU_SCRATCH_INITIAL))
 		goto free_dev;
 	d->scratch_grows = 0;

@@ -169,6 +169,8 @@ static int spmd_fail(struct ts_dev *dev, int rank, void *p)
 
 	if (rank == a->fail_rank)
 		return TS_EDEVICE;
+	if (rank == -a->fail_rank - 2)
+		return 0; /* skips the collective its peers make */
 	a->ret[rank] = ts_cpu_coll_ops.all_to_all(a->comm, send, recv, 4);
 	if (!a->ret[rank])
 		a->ret[rank] = ts_cpu_coll_ops.barrier(a->comm);
@@ -193,6 +195,10 @@ static void test_failed_rank(struct ts_cpu_backend *be, int n, int fail_rank)
 	a.fail_rank = -1;
 	ret = ts_backend_run_spmd(devs, n, spmd_fail, &a);
 	ok(ret == 0, "the next run on the same group works again");
+	a.fail_rank = -fail_rank - 2;
+	ret = ts_backend_run_spmd(devs, n, spmd_fail, &a);
+	ok(ret == TS_ECOMM, "a rank returning without the collective its peers make: they get "
+	   "ECOMM, not a hang");
 	ts_cpu_backend_ops.comm_destroy(a.comm);
 }
 
