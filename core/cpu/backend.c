@@ -45,8 +45,7 @@ static void cpu_destroy(struct ts_backend *tb)
 		return;
 	for (int i = 0; i < be->n; i++)
 		ts_cpu_dev_destroy(be->devs[i]);
-	if (be->comms)
-		ts_warn("cpu", "backend destroyed with communicators still open");
+	ts_cpu_comms_detach(be);
 	pthread_mutex_destroy(&be->comm_lock);
 	free(be->devs);
 	free(be);

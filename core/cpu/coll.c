@@ -90,6 +90,20 @@ static int comm_barrier(struct ts_comm *c)
 	return ret;
 }
 
+void ts_cpu_comms_detach(struct ts_cpu_backend *be)
+{
+	pthread_mutex_lock(&be->comm_lock);
+	if (be->comms)
+		ts_warn("cpu", "backend closed before its communicators; they are unusable now");
+	while (be->comms) {
+		struct ts_comm *c = be->comms;
+
+		be->comms = c->next;
+		c->be = NULL;
+	}
+	pthread_mutex_unlock(&be->comm_lock);
+}
+
 void ts_cpu_comms_wake(struct ts_cpu_backend *be)
 {
 	pthread_mutex_lock(&be->comm_lock);
@@ -305,14 +319,17 @@ void ts_cpu_comm_destroy(struct ts_comm *c)
 {
 	if (!c)
 		return;
-	pthread_mutex_lock(&c->be->comm_lock);
-	for (struct ts_comm **pp = &c->be->comms; *pp; pp = &(*pp)->next) {
-		if (*pp == c) {
-			*pp = c->next;
-			break;
+	/* NULL when the backend went first (ts_cpu_comms_detach). */
+	if (c->be) {
+		pthread_mutex_lock(&c->be->comm_lock);
+		for (struct ts_comm **pp = &c->be->comms; *pp; pp = &(*pp)->next) {
+			if (*pp == c) {
+				*pp = c->next;
+				break;
+			}
 		}
+		pthread_mutex_unlock(&c->be->comm_lock);
 	}
-	pthread_mutex_unlock(&c->be->comm_lock);
 	pthread_cond_destroy(&c->cond);
 	pthread_mutex_destroy(&c->lock);
 	free(c->slot);

@@ -105,6 +105,8 @@ void ts_cpu_free(struct ts_dev *dev, void *p);
 int ts_cpu_comm_create(struct ts_backend *be, struct ts_dev *const *devs, int n,
 		       struct ts_comm **out, size_t *bytes_out);
 void ts_cpu_comm_destroy(struct ts_comm *comm);
+/* Forget @be's communicators (closing it first), so destroying them later is safe. */
+void ts_cpu_comms_detach(struct ts_cpu_backend *be);
 /* Wake every communicator of @be so its waiters notice a member gone. */
 void ts_cpu_comms_wake(struct ts_cpu_backend *be);
 

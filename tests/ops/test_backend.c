@@ -235,11 +235,31 @@ static void test_concurrent(struct ts_cpu_backend *be)
 	free(a.b);
 }
 
+/* A group cache may outlive the pool it came from: closing order must not matter. */
+static void test_close_order(void)
+{
+	struct ts_cpu_backend *be = optest_backend(2, 1);
+	struct ts_dev *devs[2];
+	struct ts_comm *comm;
+
+	if (!be)
+		return;
+	devs[0] = (struct ts_dev *)be->devs[0];
+	devs[1] = (struct ts_dev *)be->devs[1];
+	if (!ok(ts_cpu_backend_ops.comm_create(NULL, devs, 2, &comm, NULL) == 0,
+		"a communicator over 2 devices"))
+		return;
+	optest_backend_free(be);
+	ts_cpu_backend_ops.comm_destroy(comm);
+	ok(1, "destroying a communicator after its backend is safe (ASan checks it)");
+}
+
 int main(void)
 {
 	struct ts_cpu_backend *be;
 
 	optest_seed();
+	test_close_order();
 	test_registry();
 	test_spmd_threads();
 	be = optest_backend(4, 2);
