@@ -154,10 +154,14 @@ static void run_job(struct ts_exec_real *x, struct xjob *j)
 		if (err)
 			break;
 		for (int b = 0; b < j->batch; b++) {
-			atomic_fetch_add(&j->req[b]->steps_done, 1);
-			if (xr_req_checkpoint(x, j, j->req[b]))
+			struct xreq *q = j->req[b];
+			int done = atomic_fetch_add(&q->steps_done, 1) + 1;
+
+			if (xr_req_checkpoint(x, j, q))
 				ts_warn(WHO, "host checkpoint of a latent failed; a fault now would "
 					"resume from an older step");
+			if (x->on_progress && q->idx >= 0)
+				x->on_progress(x->progress_arg, q->idx, done);
 		}
 	}
 	j->rep.steps_done = s;
@@ -478,6 +482,14 @@ void ts_exec_real_stats(struct ts_exec_real *x, struct ts_exec_real_stats *st)
 	pthread_mutex_unlock(&x->lock);
 }
 
+void ts_exec_real_on_progress(struct ts_exec_real *x, ts_exec_progress_fn fn, void *arg)
+{
+	pthread_mutex_lock(&x->lock);
+	x->on_progress = fn;
+	x->progress_arg = arg;
+	pthread_mutex_unlock(&x->lock);
+}
+
 void ts_exec_real_fail_step(struct ts_exec_real *x, int dev, long after)
 {
 	if (dev >= 0 && dev < x->n)
@@ -500,6 +512,7 @@ static struct xreq *probe_req(struct ts_exec_real *x, int model, const struct ts
 	q = x->req[slot];
 	x->req[slot] = NULL;
 	pthread_mutex_unlock(&x->lock);
+	q->idx = -1; /* no progress events for probes */
 	return q;
 }
 

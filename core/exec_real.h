@@ -70,6 +70,14 @@ int ts_exec_real_add_model(struct ts_exec_real *x, const struct ts_model_ops *op
 int ts_exec_real_add_request(struct ts_exec_real *x, int idx, int model,
 			     const struct ts_req_params *p, struct ts_work *w);
 
+/*
+ * Progress as events: @fn(arg, idx, steps_done) after every completed step of
+ * request @idx, on the lane that ran it (keep it short; it must not call back
+ * into the executor or the engine). NULL stops them. Set before runs start.
+ */
+typedef void (*ts_exec_progress_fn)(void *arg, int idx, int steps_done);
+void ts_exec_real_on_progress(struct ts_exec_real *x, ts_exec_progress_fn fn, void *arg);
+
 /* Steps request @idx has completed (any thread; for progress bars and polls). */
 int ts_exec_real_progress(struct ts_exec_real *x, int idx);
 /* Devices holding request @idx's latent (meaningful with no run in flight). */

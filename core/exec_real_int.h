@@ -30,6 +30,7 @@ struct xmodel {
  * one run in flight).
  */
 struct xreq {
+	int idx;                  /* request table index, -1 for a profiling probe */
 	int model;
 	struct ts_req_params p;
 	char sampler[32];
@@ -94,6 +95,8 @@ struct ts_exec_real {
 	size_t *scratch_bytes;
 	atomic_long *fail_in;    /* [n] injected faults: fail when this reaches 0 from 1 */
 	atomic_int *bad;         /* [n] devices a failed step was blamed on (lanes read it) */
+	ts_exec_progress_fn on_progress;
+	void *progress_arg;
 
 	struct ts_exec_real_stats st;
 };

@@ -96,6 +96,7 @@ int ts_exec_real_add_request(struct ts_exec_real *x, int idx, int model,
 	q = calloc(1, sizeof(*q));
 	if (!q)
 		return TS_ENOMEM;
+	q->idx = idx;
 	q->model = model;
 	q->p = *p;
 	if (p->sampler) {

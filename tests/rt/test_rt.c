@@ -18,6 +18,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -241,6 +242,21 @@ out:
 	ts_rt_close(rt);
 }
 
+/* Progress events: one per completed step of each request, in order. */
+static atomic_int ev_count, ev_disorder;
+static int ev_last[64];
+
+static void on_progress(void *arg, int idx, int steps_done)
+{
+	(void)arg;
+	atomic_fetch_add(&ev_count, 1);
+	/* a request has one run at a time, so its events come from one lane at a time */
+	if (idx < 0 || idx >= 64 || steps_done != ev_last[idx] + 1)
+		atomic_fetch_add(&ev_disorder, 1);
+	else
+		ev_last[idx] = steps_done;
+}
+
 static void forced_schedule(void)
 {
 	static const char *const sched[] = { "degrees=1,2,4,1", NULL };
@@ -251,6 +267,7 @@ static void forced_schedule(void)
 	if (!ok(rt && !ts_rt_submit(rt, 0, trace[0].model, &trace[0].p, 0, 10, &idx),
 		"schedule 1,2,4,1 submitted"))
 		goto out;
+	ts_exec_real_on_progress(rt->exec, on_progress, NULL);
 	ok(!ts_engine_run(rt->eng) && all_done(rt, &idx, 1), "schedule 1,2,4,1: done");
 	ts_exec_real_stats(rt->exec, &xs);
 	ok(xs.migrations == 3 && ts_engine_requests(rt->eng)->r[idx].migrations == 3,
@@ -258,6 +275,9 @@ static void forced_schedule(void)
 	ok(ts_engine_requests(rt->eng)->r[idx].degrees_mask == (1 | 2 | 8),
 	   "steps ran at degrees 1, 2 and 4");
 	ok(worst_vs_ref(rt, &idx, 1) < TOL, "same output as degree 1 throughout");
+	ok(atomic_load(&ev_count) == ts_engine_requests(rt->eng)->r[idx].steps_total &&
+	   !atomic_load(&ev_disorder), "a progress event per step, in order (%d)",
+	   atomic_load(&ev_count));
 out:
 	ts_rt_close(rt);
 }
