@@ -17,8 +17,8 @@
 #include "cpu.h"
 #include "vecmath.h"
 
-#define ATT_BQ 64
-#define ATT_BK 256
+#define ATT_BQ 128
+#define ATT_BK 512
 #define LANES 16
 
 struct att_job {
