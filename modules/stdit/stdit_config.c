@@ -57,7 +57,7 @@ const struct ts_key stdit_keys[] = {
 	{ .name = "frames", .type = TS_KEY_INT, .def = "51", .min = 1, .max = 1 << 16,
 	  .help = "default video frames (1 = image)" },
 	{ .name = "fps", .type = TS_KEY_FLOAT, .def = "24", .min = 0, .max = 1000,
-	  .help = "default frame rate (Open-Sora uses 120 for images)" },
+	  .help = "default video frame rate (images default to Open-Sora's IMG_FPS, 120)" },
 	{ .name = "sampler", .type = TS_KEY_ENUM, .def = "rflow", .choices = "rflow",
 	  .help = "rectified flow (Open-Sora 1.2 RFLOW)" },
 	{ .name = "steps", .type = TS_KEY_INT, .def = "30", .min = 1, .max = ST_MAX_STEPS,

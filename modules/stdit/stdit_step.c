@@ -14,6 +14,7 @@
 #include "stdit.h"
 
 #define ST_VAE_SPATIAL 8 /* pixels per latent pixel (SD VAE) */
+#define ST_IMG_FPS 120.0f
 
 struct req_shape {
 	int width, height, frames, steps;
@@ -30,7 +31,8 @@ static int req_shape(const struct stdit_model *m, const struct ts_req_params *p,
 	s->frames = p->frames ? p->frames : m->frames;
 	s->steps = p->steps ? p->steps : m->steps;
 	s->guidance = p->guidance != 0 ? p->guidance : m->guidance;
-	s->fps = p->fps > 0 ? p->fps : m->fps;
+	/* Open-Sora conditions images on IMG_FPS = 120, videos on the configured rate */
+	s->fps = p->fps > 0 ? p->fps : s->frames == 1 ? ST_IMG_FPS : m->fps;
 	if (s->width < ST_VAE_SPATIAL || s->height < ST_VAE_SPATIAL || s->frames < 1 ||
 	    s->width > (1 << 16) || s->height > (1 << 16) || s->frames > (1 << 16)) {
 		m->host->log(TS_LOG_ERROR, ST_WHO, "%s: bad video size %dx%d, %d frames", m->name,

@@ -344,6 +344,32 @@ out:
 	free(got);
 }
 
+/* An image request without fps is conditioned on IMG_FPS (120), a video on the key's 24. */
+static void check_image_fps(struct st_rig *r, const struct ts_req_params *base)
+{
+	struct ts_req_params p = *base;
+	float *out[3] = { 0 };
+	static const float fps[3] = { 0, 120.0f, 24.0f };
+	int err = 0;
+
+	p.frames = 1;
+	p.steps = 2;
+	for (int i = 0; i < 3; i++) {
+		struct st_req q = { .p = p };
+
+		q.p.fps = fps[i];
+		err |= sample_from(r, &q, 1, ones, NULL, &out[i]);
+	}
+	if (ok(!err, "an image sampled with fps unset, 120 and 24")) {
+		int64_t n = 4 * 6 * 8;
+
+		ok(st_rel_l2(out[0], out[1], n) == 0 && st_rel_l2(out[0], out[2], n) > 1e-4,
+		   "an image without fps is conditioned on 120, not 24");
+	}
+	for (int i = 0; i < 3; i++)
+		free(out[i]);
+}
+
 static const char *const golden_a_keys[] = {
 	"weights=" ST_GOLDEN "/a.safetensors", "patch_size=1,2,2", "hidden_size=64", "depth=2",
 	"num_heads=4", "caption_channels=32", "model_max_length=8", NULL,
@@ -374,6 +400,7 @@ int main(int argc, char **argv)
 	rflow_reference(&r);
 	check_refusals(&r, &p[0]);
 	check_caption_file(&r, &p[0], golden_a_keys);
+	check_image_fps(&r, &p[0]);
 out:
 	st_rig_close(&r);
 	free(y);
