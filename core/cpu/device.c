@@ -63,6 +63,7 @@ void *ts_cpu_scratch(struct ts_cpu_dev *d, size_t bytes)
 static void *dev_worker(void *p)
 {
 	struct ts_cpu_dev *d = p;
+	int ret;
 
 	ts_cpu_set_current(d);
 	pthread_mutex_lock(&d->lock);
@@ -72,8 +73,7 @@ static void *dev_worker(void *p)
 		if (d->stop)
 			break;
 		pthread_mutex_unlock(&d->lock);
-		int ret = d->job((struct ts_dev *)d, d->job_rank, d->job_arg);
-
+		ret = d->job((struct ts_dev *)d, d->job_rank, d->job_arg);
 		/* Peers still waiting for this rank in a collective must not hang. */
 		atomic_store(&d->gone, 1);
 		ts_cpu_comms_wake(d->be);
