@@ -169,30 +169,53 @@ static float bf16_to_float(uint16_t h)
 	return f;
 }
 
-static int cpu_upload(struct ts_dev *dev, void *dst, const void *src, enum ts_dtype t, int64_t n)
+/* Host @src of dtype @t -> F32 @y; 0 or TS_EINVAL for a dtype with no conversion. */
+static int convert_to_f32(float *y, const void *src, enum ts_dtype t, int64_t n)
 {
-	float *y = dst;
+	const uint16_t *h = src;
 
-	if (n < 0 || (n && (!dst || !src)))
-		return ts_cpu_bad("upload", "bad buffer or count");
-	if (t == TS_F32) {
-		if (n)
-			memcpy(y, src, (size_t)n * sizeof(float));
-		return 0;
-	}
-	for (int64_t i = 0; i < n; i++) {
-		switch (t) {
-		case TS_F16: y[i] = half_to_float(((const uint16_t *)src)[i]); break;
-		case TS_BF16: y[i] = bf16_to_float(((const uint16_t *)src)[i]); break;
-		case TS_F64: y[i] = (float)((const double *)src)[i]; break;
-		case TS_I64: y[i] = (float)((const int64_t *)src)[i]; break;
-		case TS_I32: y[i] = (float)((const int32_t *)src)[i]; break;
-		case TS_U8:
-		case TS_BOOL: y[i] = (float)((const uint8_t *)src)[i]; break;
-		default: return ts_cpu_bad("upload", "unknown source dtype");
-		}
+	switch (t) {
+	case TS_F32:
+		memcpy(y, src, (size_t)n * sizeof(float));
+		break;
+	case TS_F16:
+		for (int64_t i = 0; i < n; i++)
+			y[i] = half_to_float(h[i]);
+		break;
+	case TS_BF16:
+		for (int64_t i = 0; i < n; i++)
+			y[i] = bf16_to_float(h[i]);
+		break;
+	case TS_F64:
+		for (int64_t i = 0; i < n; i++)
+			y[i] = (float)((const double *)src)[i];
+		break;
+	case TS_I64:
+		for (int64_t i = 0; i < n; i++)
+			y[i] = (float)((const int64_t *)src)[i];
+		break;
+	case TS_I32:
+		for (int64_t i = 0; i < n; i++)
+			y[i] = (float)((const int32_t *)src)[i];
+		break;
+	case TS_U8:
+	case TS_BOOL:
+		for (int64_t i = 0; i < n; i++)
+			y[i] = (float)((const uint8_t *)src)[i];
+		break;
+	default:
+		return ts_cpu_bad("upload", "unknown source dtype");
 	}
 	return 0;
+}
+
+static int cpu_upload(struct ts_dev *dev, void *dst, const void *src, enum ts_dtype t, int64_t n)
+{
+	if (n < 0 || (n && (!dst || !src)))
+		return ts_cpu_bad("upload", "bad buffer or count");
+	if ((unsigned)t >= TS_DTYPE_COUNT_)
+		return ts_cpu_bad("upload", "unknown source dtype");
+	return n ? convert_to_f32(dst, src, t, n) : 0;
 }
 
 static int cpu_download(struct ts_dev *dev, float *dst, const void *src, int64_t n)

@@ -174,6 +174,15 @@ static void test_transfers(struct ts_cpu_backend *be)
 	good &= o->upload(dev, buf, d, TS_F64, 6) == 0 && o->download(dev, got, buf, 6) == 0 &&
 		!memcmp(got, vals, sizeof(got));
 	ok(good, "upload converts F16, BF16 and F64 exactly");
+	{
+		/* Edge encodings: smallest subnormal, largest subnormal, inf, -inf, 1/3, -0. */
+		const uint16_t e[6] = { 0x0001, 0x03ff, 0x7c00, 0xfc00, 0x3555, 0x8000 };
+		const float want[6] = { 0x1p-24f, 1023 * 0x1p-24f, INFINITY, -INFINITY,
+					0.333251953125f, -0.0f };
+
+		ok(o->upload(dev, buf, e, TS_F16, 6) == 0 && o->download(dev, got, buf, 6) == 0 &&
+		   !memcmp(got, want, sizeof(want)), "F16 subnormals, infinities and -0 convert");
+	}
 	ok(o->upload(dev, buf, i64, TS_I64, 6) == 0 && o->download(dev, got, buf, 6) == 0 &&
 	   got[5] == 1024 && got[2] == -2 && o->upload(dev, buf, i32, TS_I32, 6) == 0 &&
 	   o->download(dev, got, buf, 6) == 0 && got[3] == 3, "upload converts integers");
