@@ -322,36 +322,40 @@ static int res_band(struct band *b, const struct vae_res *r, struct hact *x)
 	return 0;
 }
 
+/* Upsampled-and-convolved rows [2 r0, 2 r1) from low-resolution rows [r0, r1) and a halo row. */
+static int up_rows_conv(struct band *b, const struct vae_conv *cv, const struct hact *x,
+			int64_t r0, int64_t r1, struct hact *out)
+{
+	struct vctx *cx = b->cx;
+	int64_t lo = r0 > 0 ? r0 - 1 : 0, hi = r1 < x->h ? r1 + 1 : x->h;
+	struct vt X, Y;
+	int err = up_rows(cx, &X, x, lo, hi);
+
+	if (!err)
+		err = vae_upconv_run(cx, cv, &X, &Y);
+	vt_free(cx, &X);
+	if (err)
+		return err;
+	err = crop_rows(cx, &Y, 2 * (r0 - lo), 2 * (r1 - r0));
+	if (!err)
+		err = down_rows(cx, &Y, 0, 2 * (r1 - r0), out, 2 * r0);
+	vt_free(cx, &Y);
+	return err;
+}
+
 static int up_band(struct band *b, const struct vae_conv *cv, struct hact *x)
 {
 	struct vctx *cx = b->cx;
-	int64_t rows = band_rows(b, 4.0 * 9 * x->c * x->w, 0, x->h);
-	struct conv_job j = { .cv = cv };
-	struct hact u, y;
-	int err = hact_alloc(cx, &u, x->c, 2 * x->h, 2 * x->w);
+	int64_t rows = band_rows(b, 4.0 * 16 * x->c * x->w, 1, x->h);
+	struct hact y;
+	int err = hact_alloc(cx, &y, cv->c_out, 2 * x->h, 2 * x->w);
 
-	for (int64_t r = 0; !err && r < x->h; r += rows) {
-		int64_t r1 = r + rows < x->h ? r + rows : x->h;
-		struct vt X, U;
-
-		err = up_rows(cx, &X, x, r, r1);
-		if (err)
-			break;
-		err = vt_alloc(cx, &U, 1, x->c, 1, 2 * (r1 - r), 2 * x->w);
-		if (!err) {
-			err = cx->ops->upsample_nearest(cx->dev, U.p, X.p, 1, x->c, 1, r1 - r, x->w,
-							1, 2, 2);
-			if (!err)
-				err = down_rows(cx, &U, 0, U.h, &u, 2 * r);
-			vt_free(cx, &U);
-		}
-		vt_free(cx, &X);
-	}
-	if (!err)
-		err = band_conv(b, &j, &u, &y);
-	hact_free(cx, &u);
-	if (err)
+	for (int64_t r = 0; !err && r < x->h; r += rows)
+		err = up_rows_conv(b, cv, x, r, r + rows < x->h ? r + rows : x->h, &y);
+	if (err) {
+		hact_free(cx, &y);
 		return err;
+	}
 	hact_free(cx, x);
 	*x = y;
 	return 0;

@@ -117,6 +117,10 @@ int vae_conv_run(struct vctx *cx, const struct vae_conv *cv, const struct vt *x,
 			      cv->c_in, (long long)x->c);
 		return TS_EINVAL;
 	}
+	if (cv->phases) {
+		cx->host->log(TS_LOG_ERROR, VAE_WHO, "an upsampling conv runs only after its x2");
+		return TS_EINVAL;
+	}
 	if (cv->taps)
 		return vae_conv_taps(cx, cv, x, y);
 	err = vt_alloc(cx, y, x->n, cv->c_out, t_out, x->h, x->w);
@@ -328,6 +332,14 @@ int vae_upsample2d(struct vctx *cx, const struct vae_conv *cv, struct vt *x)
 	struct vt u;
 	int err;
 
+	if (cv->phases) {
+		err = vae_upconv_run(cx, cv, x, &u);
+		if (err)
+			return err;
+		vt_free(cx, x);
+		*x = u;
+		return 0;
+	}
 	err = vt_alloc(cx, &u, x->n, x->c, x->t, 2 * x->h, 2 * x->w);
 	if (err)
 		return err;

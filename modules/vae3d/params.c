@@ -255,6 +255,19 @@ void vae_conv_plain(struct vae_params *ps, struct vae_conv *cv, int stride)
 	ps->p[cv->w].taps = 0;
 }
 
+/*
+ * The conv after a nearest x2 upsampling: each output phase (row parity a,
+ * column parity b) sees a 2x2 neighbourhood of the low-resolution input, so
+ * the nine 3x3 taps fold into four per phase, summed once at load.
+ */
+void vae_conv_upsampler(struct vae_params *ps, struct vae_conv *cv)
+{
+	if (!cv->taps || cv->kt != 1)
+		return;
+	cv->phases = 1;
+	ps->p[cv->w].phases = 1;
+}
+
 /* Refuse a convolution whose shape does not fit where the architecture puts it. */
 int vae_conv_expect(struct vae_params *ps, const struct vae_conv *cv, int c_in, int c_out,
 		    int k, const char *what)
@@ -322,6 +335,45 @@ static int tap_major(struct vae_params *ps, struct ts_dev *dev, const struct vae
 	return 0;
 }
 
+/*
+ * Phase (a, b) tap (ry, rx) reads the low-resolution input at row offset
+ * a + ry - 1 and column offset b + rx - 1; it sums the 3x3 taps dy whose
+ * upsampled row lands there: for a = 0, ry = 0 takes dy 0 and ry = 1 takes
+ * dy 1, 2; for a = 1, ry = 0 takes dy 0, 1 and ry = 1 takes dy 2.
+ */
+static int phase_fold(struct vae_params *ps, struct ts_dev *dev, const struct vae_param *p,
+		      void **buf)
+{
+	static const int lo[2][2] = { { 0, 1 }, { 0, 2 } }, hi[2][2] = { { 0, 2 }, { 1, 2 } };
+	const struct ts_ops *ops = ps->host->dev_ops(dev);
+	size_t es = ts_dtype_size(ops->dtype);
+	int64_t R = p->tap_rows;
+	char *t = ps->host->dev_alloc(dev, (size_t)(16 * R)), *src = *buf;
+	int err = t ? 0 : TS_ENOMEM;
+
+	for (int k = 0; !err && k < 16; k++) {
+		int a = k / 8, b = k / 4 % 2, ry = k / 2 % 2, rx = k % 2, first = 1;
+		char *dst = t + (size_t)k * R * es;
+
+		for (int dy = lo[a][ry]; !err && dy <= hi[a][ry]; dy++)
+			for (int dx = lo[b][rx]; !err && dx <= hi[b][rx]; dx++) {
+				const char *w = src + (size_t)(dy * 3 + dx) * R * es;
+
+				err = first ? ops->copy2d(dev, dst, R, w, R, 1, R) :
+					      ops->add(dev, dst, dst, w, R);
+				first = 0;
+			}
+	}
+	if (err) {
+		if (t)
+			ps->host->dev_free(dev, t);
+		return err;
+	}
+	ps->host->dev_free(dev, *buf);
+	*buf = t;
+	return 0;
+}
+
 static int upload_one(struct vae_params *ps, struct ts_dev *dev, const struct vae_param *p,
 		      void **out)
 {
@@ -329,6 +381,7 @@ static int upload_one(struct vae_params *ps, struct ts_dev *dev, const struct va
 	size_t es = ts_dtype_size(ops->dtype);
 	int64_t off = 0;
 	char *d;
+	int err;
 
 	d = ps->host->dev_alloc(dev, (size_t)p->numel);
 	if (!d) {
@@ -339,13 +392,16 @@ static int upload_one(struct vae_params *ps, struct ts_dev *dev, const struct va
 	*out = d;
 	for (int i = 0; i < p->n_src; i++) {
 		int64_t n = ts_tensor_numel(&p->src[i]);
-		int err = ps->host->dev_upload(dev, d + off * es, p->src[i].data, p->src[i].dtype, n);
 
+		err = ps->host->dev_upload(dev, d + off * es, p->src[i].data, p->src[i].dtype, n);
 		if (err)
 			return err;
 		off += n;
 	}
-	return p->taps ? tap_major(ps, dev, p, out) : 0;
+	if (!p->taps)
+		return 0;
+	err = tap_major(ps, dev, p, out);
+	return !err && p->phases ? phase_fold(ps, dev, p, out) : err;
 }
 
 /* Device copies of every param, in table order; NULL after logging on failure. */

@@ -121,7 +121,11 @@ static int load_level(struct vae_params *ps, const struct sd_names *nm, struct s
 	else
 		err = vae_conv_load(ps, &lv->up, 1, "decoder.up_blocks.%d.upsamplers.0.conv",
 				    nm->L - 1 - k);
-	return err ? err : vae_conv_expect(ps, &lv->up, *c, *c, 3, "upsample conv");
+	if (!err)
+		err = vae_conv_expect(ps, &lv->up, *c, *c, 3, "upsample conv");
+	if (!err)
+		vae_conv_upsampler(ps, &lv->up);
+	return err;
 }
 
 static int count_levels(struct vae_params *ps, struct sd_names *nm)

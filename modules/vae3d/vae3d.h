@@ -33,6 +33,7 @@ struct vae_param {
 	int n_src;
 	int64_t numel;
 	int64_t tap_rows, taps;     /* > 0: stored on the device tap-major, [taps, tap_rows] */
+	int phases;                 /* 3x3 after nearest x2: stored as [4 phases][4 taps][rows] */
 };
 
 struct vae_params {
@@ -48,6 +49,7 @@ struct vae_conv {
 	int w, b;
 	int c_in, c_out, kt, kh, kw, st;
 	int taps;                   /* 3x3 (x3) with tap-major weights: one GEMM per tap */
+	int phases;                 /* the conv after a nearest x2 upsampling, by output phase */
 };
 
 struct vae_norm {
@@ -194,6 +196,7 @@ int vae_conv_load(struct vae_params *ps, struct vae_conv *cv, int bias, const ch
 int vae_norm_load(struct vae_params *ps, struct vae_norm *n, int c, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 void vae_conv_plain(struct vae_params *ps, struct vae_conv *cv, int stride);
+void vae_conv_upsampler(struct vae_params *ps, struct vae_conv *cv);
 int vae_conv_expect(struct vae_params *ps, const struct vae_conv *cv, int c_in, int c_out,
 		    int k, const char *what);
 void **vae_params_upload(struct vae_params *ps, struct ts_dev *dev);
@@ -201,6 +204,7 @@ void vae_params_free(struct vae_params *ps, struct ts_dev *dev, void **w);
 
 /* convtap.c */
 int vae_conv_taps(struct vctx *cx, const struct vae_conv *cv, const struct vt *x, struct vt *y);
+int vae_upconv_run(struct vctx *cx, const struct vae_conv *cv, const struct vt *x, struct vt *y);
 
 /* layers.c */
 int vt_alloc(struct vctx *cx, struct vt *x, int64_t n, int64_t c, int64_t t, int64_t h,
