@@ -141,8 +141,8 @@ static int write_ini(const char *path, const char *exe_dir, int with_profiles)
 			fprintf(f, "profile = weights/profile-dit-s-%d.csv\n", side);
 		fputc('\n', f);
 	}
-	fprintf(f, "[model demo-vae]\nmodule = vae3d\nweights = weights/demo-sd-vae.safetensors\n"
-		"latent_scale = 0.18215\n");
+	fprintf(f, "[model demo-vae]\nmodule = vae3d\nweights = weights/demo-sd-vae-s.safetensors\n"
+		"latent_scale = 0.18215\ngroupnorm_groups = 8\n");
 	return fclose(f) ? TS_EIO : 0;
 }
 
@@ -188,7 +188,7 @@ static int write_config(const struct demo_opts *o, char *path, size_t n)
 	exe_dir = dirname(exe); /* modules/ sits beside the executable */
 	snprintf(wdir, sizeof(wdir), "%s/weights", o->out);
 	snprintf(dit, sizeof(dit), "%s/demo-dit-s.safetensors", wdir);
-	snprintf(vae, sizeof(vae), "%s/demo-sd-vae.safetensors", wdir);
+	snprintf(vae, sizeof(vae), "%s/demo-sd-vae-s.safetensors", wdir);
 	snprintf(path, n, "%s/demo.ini", o->out);
 	err = mkdirs(wdir);
 	err = err ? err : ensure(dit, ts_demo_write_dit);

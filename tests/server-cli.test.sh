@@ -53,7 +53,7 @@ t "the drain is logged and the job completed" sh -c "grep -q 'SIGTERM: draining'
 
 t "demo: a short trace end to end" $ts demo --out "$tmp/demo" --requests 6 --seconds 1
 cp "$tmp/out" "$tmp/demo1.out"
-t "demo: weights generated on the first run" grep -q "generating.*demo-sd-vae" "$tmp/demo1.out"
+t "demo: weights generated on the first run" grep -q "generating.*demo-sd-vae-s" "$tmp/demo1.out"
 t "demo: all 6 ended and 6 PNGs written" sh -c "grep -q '6/6 requests ended, 6 images' \
 	'$tmp/demo1.out' && [ \$(ls '$tmp/demo/images'/*.png | wc -l) -eq 6 ] && \
 	head -c 8 \"\$(ls '$tmp/demo/images'/*.png | head -1)\" | grep -q PNG"

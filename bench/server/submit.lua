@@ -4,7 +4,7 @@
 -- run offers about RATE requests/s (wrk has no rate option of its own).
 wrk.method = "POST"
 wrk.path = "/v1/jobs"
-wrk.body = '{"model":"tiny","num_inference_steps":2,"slo_scale":20}'
+wrk.body = os.getenv("BODY") or '{"model":"tiny","num_inference_steps":2,"slo_scale":20}'
 wrk.headers["Content-Type"] = "application/json"
 
 local threads = {}

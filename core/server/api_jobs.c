@@ -4,7 +4,9 @@
  * jobs), status, result content, cancel and list.
  *
  * Admission, in order: a valid body (400 naming the field), a model that is
- * loaded, a size the model runs, room in the queue (429 with Retry-After),
+ * loaded, a size the model runs, room in the queue (429 with Retry-After;
+ * jobs waiting for the devices and finished ones waiting for the decoder
+ * both count, so a slow decoder pushes back too),
  * then a deadline some idle pool could meet: the request's steps at the
  * fastest degree its cost table allows. A deadline under that is refused
  * (422 naming the minimum) or, with [server] infeasible = best_effort,
@@ -177,8 +179,8 @@ static enum MHD_Result queue_429(struct http_req *r)
 	enum MHD_Result ret;
 
 	snprintf(ra, sizeof(ra), "%d", retry_after(s));
-	snprintf(msg, sizeof(msg), "queue full (%d jobs waiting); retry after %s s", s->n_queued,
-		 ra);
+	snprintf(msg, sizeof(msg), "queue full (%d jobs waiting); retry after %s s",
+		 s->n_queued + s->n_decoding, ra);
 	o = json_pack("{s:{s:s,s:s,s:n,s:i}}", "error", "message", msg, "type",
 		      "rate_limit_error", "param", "code", 429);
 	text = o ? json_dumps(o, JSON_COMPACT) : NULL;
@@ -216,7 +218,8 @@ enum MHD_Result ts_srv_api_generate(struct http_req *r, int async)
 		pthread_mutex_unlock(&s->mu);
 		return ts_srv_http_api_error(r, &err);
 	}
-	if (s->n_queued >= s->queue_limit && !s->draining) {
+	/* Waiting for the devices or for the decoder: both are queues. */
+	if (s->n_queued + s->n_decoding >= s->queue_limit && !s->draining) {
 		s->m.rejected_full++;
 		ret = queue_429(r);
 		pthread_mutex_unlock(&s->mu);

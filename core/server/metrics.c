@@ -45,6 +45,7 @@ void ts_srv_metrics_init(struct srv_metrics *m)
 	for (int i = 0; i < SRV_MAX_SHAPES; i++) {
 		ts_srv_hist_init(&m->shape[i].latency, latency_le, N_OF(latency_le));
 		ts_srv_hist_init(&m->shape[i].queue, latency_le, N_OF(latency_le));
+		ts_srv_hist_init(&m->shape[i].decode, step_le, N_OF(step_le));
 	}
 	for (int i = 0; i < DEGREE_SLOTS; i++)
 		ts_srv_hist_init(&m->step_s[i], step_le, N_OF(step_le));
@@ -110,6 +111,8 @@ static void render_jobs(struct ts_server *s, FILE *f)
 	fprintf(f, "tetriserve_queue_depth %d\n", s->n_queued);
 	head(f, "tetriserve_running", "gauge", "Jobs with steps in progress.");
 	fprintf(f, "tetriserve_running %d\n", running);
+	head(f, "tetriserve_decoding", "gauge", "Jobs whose steps are done, waiting for or in the decoder.");
+	fprintf(f, "tetriserve_decoding %d\n", s->n_decoding);
 	head(f, "tetriserve_jobs_total", "counter", "Jobs by how they ended (submitted: accepted).");
 	fprintf(f, "tetriserve_jobs_total{state=\"submitted\"} %ld\n", m->submitted);
 	fprintf(f, "tetriserve_jobs_total{state=\"completed\"} %ld\n", m->completed);
@@ -155,6 +158,17 @@ static void render_hists(struct ts_server *s, FILE *f)
 		snprintf(labels, sizeof(labels), "model=\"%s\",size=\"%dx%d\"",
 			 s->cat.m[sh->model].name, sh->width, sh->height);
 		hist_print(f, "tetriserve_queue_time_seconds", labels, &m->shape[i].queue);
+	}
+	head(f, "tetriserve_decode_seconds", "histogram",
+	     "Decoder time per image, by model and size (real executor).");
+	for (int i = 0; i < s->n_shapes; i++) {
+		const struct srv_shape *sh = &s->shapes[i];
+
+		if (!m->shape[i].decode.n)
+			continue;
+		snprintf(labels, sizeof(labels), "model=\"%s\",size=\"%dx%d\"",
+			 s->cat.m[sh->model].name, sh->width, sh->height);
+		hist_print(f, "tetriserve_decode_seconds", labels, &m->shape[i].decode);
 	}
 	head(f, "tetriserve_step_seconds", "histogram",
 	     "Wall time per denoising step of a run, by sequence-parallel degree.");

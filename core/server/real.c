@@ -16,6 +16,9 @@
  */
 #include <math.h>
 #include <pthread.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +39,7 @@
 
 #define REAL_DEFAULT_STEPS 50
 #define REAL_MAX_STEPS 1000
+#define DECODE_NICE 5
 
 static const int sizes[] = { 32, 64, 128, 256, 512, 1024 };
 
@@ -161,6 +165,13 @@ static void *decode_main(void *arg)
 	struct ts_job *j;
 	double t0, dt;
 
+	/*
+	 * Decoding is bulk work: below the HTTP threads, so a full decode queue
+	 * does not slow the answer to a submission (Linux nice is per thread).
+	 */
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), DECODE_NICE))
+		ts_dbg("server", "decode thread: nice %d refused; it runs at normal priority",
+		       DECODE_NICE);
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
 		char why[160] = "";
@@ -185,6 +196,8 @@ static void *decode_main(void *arg)
 		/* What admission adds to a deadline's floor and to the SLO's base. */
 		sh = &s->shapes[j->shape];
 		sh->decode_s = sh->decode_s > 0 ? 0.8 * sh->decode_s + 0.2 * dt : dt;
+		if (!err)
+			ts_srv_hist_add(&s->m.shape[j->shape].decode, dt);
 		j->state = err ? JOB_FAILED : JOB_COMPLETED;
 		j->has_images = !err;
 		if (err)

@@ -128,7 +128,7 @@ void ts_srv_hist_init(struct hist *h, const double *le, int n_le);
 void ts_srv_hist_add(struct hist *h, double v);
 
 struct shape_metrics {
-	struct hist latency, queue;
+	struct hist latency, queue, decode;
 };
 
 #define ROLLING_N 100
