@@ -3,7 +3,8 @@
  * core/cmd_generate.c - `tetriserve generate`: one request through the whole
  * real-time engine (policy, placement, device sets, model steps SPMD,
  * migrations), its final latent written as safetensors and, when the
- * model's section names a decoder, decoded and written as a PNG.
+ * model's section names a decoder, decoded and written as a PNG (an MP4 when
+ * the decoder gives video frames, [1, 3, T, H, W]).
  *
  * --degrees 1,2,4,1 replaces the config's policy with the built-in
  * "schedule" policy, so the request moves between device sets on purpose;
@@ -27,6 +28,7 @@
 #include "registry.h"
 #include "rt.h"
 #include "safetensors.h"
+#include "video_mp4.h"
 
 #define WHO "generate"
 
@@ -40,11 +42,12 @@ static void generate_usage(void)
 {
 	printf("usage: tetriserve generate --config F --model NAME --out FILE [--class N]\n"
 	       "                            [--size WxH] [--steps N] [--seed N] [--guidance G]\n"
-	       "                            [--degrees 1,2,4,1] [--devices N]\n\n"
+	       "                            [--degrees 1,2,4,1] [--devices N] [--frames N] [--fps F]\n\n"
 	       "Run one request through the real-time engine on the config's [pool] and write\n"
 	       "its final latent to FILE (safetensors, key \"latent\"). When the model's section\n"
 	       "names a decoder, the image is decoded and written next to it as FILE with the\n"
-	       "extension .png. --degrees forces the degree of each step (the last repeats).\n"
+	       "extension .png (.mp4 for a video decoder's frames). --degrees forces the degree\n"
+	       "of each step (the last repeats). --frames and --fps ask a video model for a video.\n"
 	       "A progress bar is drawn when stderr is a terminal.\n");
 }
 
@@ -72,13 +75,15 @@ static int parse_opts(int argc, char **argv, struct gen_opts *o)
 		{ "guidance", required_argument, NULL, 'g' },
 		{ "degrees", required_argument, NULL, 'd' },
 		{ "devices", required_argument, NULL, 'k' },
+		{ "frames", required_argument, NULL, 'f' },
+		{ "fps", required_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
 	*o = (struct gen_opts){ .p = { .class_label = 0 } };
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "c:m:o:l:s:n:r:g:d:k:", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:m:o:l:s:n:r:g:d:k:f:p:", lo, NULL)) != -1) {
 		switch (c) {
 		case 'c': o->config = optarg; break;
 		case 'm': o->model = optarg; break;
@@ -95,6 +100,8 @@ static int parse_opts(int argc, char **argv, struct gen_opts *o)
 		case 'g': o->p.guidance = strtof(optarg, NULL); break;
 		case 'd': o->degrees = optarg; break;
 		case 'k': o->devices = atoi(optarg); break;
+		case 'f': o->p.frames = atoi(optarg); break;
+		case 'p': o->p.fps = strtof(optarg, NULL); break;
 		default: return TS_EINVAL;
 		}
 	}
@@ -151,13 +158,30 @@ static int write_latent(const struct gen_opts *o, const struct ts_tensor *lat, i
 	return ts_st_write(o->out, &t, 1, meta);
 }
 
-/* FILE with its extension replaced by .png. */
-static void png_path(const char *out, char *buf, size_t n)
+/* FILE with its extension replaced by @ext (".png", ".mp4"). */
+static void png_path(const char *out, char *buf, size_t n, const char *ext)
 {
 	const char *dot = strrchr(out, '.'), *slash = strrchr(out, '/');
 	size_t len = dot && (!slash || dot > slash) ? (size_t)(dot - out) : strlen(out);
 
-	snprintf(buf, n, "%.*s.png", (int)len, out);
+	snprintf(buf, n, "%.*s%s", (int)len, out, ext);
+}
+
+/* A video decoder's [1, 3, T, H, W] as FILE.mp4 at --fps (24 when not given). */
+static int write_mp4(const struct gen_opts *o, const struct ts_tensor *img,
+		     const char *const *text)
+{
+	char path[4096];
+	int fps = o->p.fps > 0 ? (int)lrintf(o->p.fps) : 24, err;
+
+	png_path(o->out, path, sizeof(path), ".mp4");
+	err = ts_mp4_write(path, img->data, (int)img->shape[2], (int)img->shape[3],
+			   (int)img->shape[4], fps > 0 ? fps : 1, text);
+	if (!err)
+		printf("video: %s (%lld frames of %lldx%lld at %d fps)\n", path,
+		       (long long)img->shape[2], (long long)img->shape[4], (long long)img->shape[3],
+		       fps > 0 ? fps : 1);
+	return err;
 }
 
 /* Decode with the [model DEC] section the model names, on device 0 of the pool. */
@@ -188,12 +212,17 @@ static int decode_png(struct ts_rt *rt, const struct ts_rt_model *m, const struc
 		err = dec->load(inst, dev, &w);
 	if (!err)
 		err = dec->decode(inst, dev, w, lat, 0, &img);
+	if (!err && img.ndim == 5 && img.shape[0] == 1 && img.shape[1] == 3) {
+		snprintf(seed, sizeof(seed), "%llu", (unsigned long long)o->p.seed);
+		err = write_mp4(o, &img, text);
+		goto done;
+	}
 	if (!err && (img.ndim != 4 || img.shape[0] != 1)) {
 		ts_err(WHO, "decoder %s gave a %d-d output, want [1, C, H, W]", dname, img.ndim);
 		err = TS_EINVAL;
 	}
 	if (!err) {
-		png_path(o->out, path, sizeof(path));
+		png_path(o->out, path, sizeof(path), ".png");
 		snprintf(seed, sizeof(seed), "%llu", (unsigned long long)o->p.seed);
 		err = ts_png_write(path, img.data, (int)img.shape[1], (int)img.shape[2],
 				   (int)img.shape[3], text);
@@ -201,6 +230,7 @@ static int decode_png(struct ts_rt *rt, const struct ts_rt_model *m, const struc
 			printf("image: %s (%lldx%lld)\n", path, (long long)img.shape[3],
 			       (long long)img.shape[2]);
 	}
+done:
 	ts_host_free(img.data);
 	if (w)
 		dec->unload(inst, dev, w);
