@@ -94,9 +94,10 @@ class Attn(nn.Module):
 
 
 class Up(nn.Module):
-    def __init__(self, blocks, up):
+    def __init__(self, blocks, up, attns=()):
         super().__init__()
         self.block = nn.ModuleList(blocks)
+        self.attn = nn.ModuleList(attns)
         if up is not None:
             self.upsample = nn.Module()
             self.upsample.conv = up
@@ -105,7 +106,8 @@ class Up(nn.Module):
 class Decoder(nn.Module):
     """post_quant_conv + ldm Decoder (attn_resolutions empty: attention only in the middle)."""
 
-    def __init__(self, ch, ch_mult, n_res, z=4, out_ch=3, groups=32, eps=1e-6):
+    def __init__(self, ch, ch_mult, n_res, z=4, out_ch=3, groups=32, eps=1e-6, attn_res=(),
+                 resolution=256):
         super().__init__()
         self.post_quant_conv = nn.Conv2d(z, z, 1)
         self.decoder = nn.Module()
@@ -117,12 +119,16 @@ class Decoder(nn.Module):
         d.mid.attn_1 = Attn(c, groups, eps)
         d.mid.block_2 = Res(c, c, groups, eps)
         ups = []
+        res = resolution // 2 ** (len(ch_mult) - 1)
         for lvl in reversed(range(len(ch_mult))):
-            blocks = []
+            blocks, attns = [], []
             for _ in range(n_res + 1):
                 blocks.append(Res(c, ch * ch_mult[lvl], groups, eps))
                 c = ch * ch_mult[lvl]
-            ups.insert(0, Up(blocks, nn.Conv2d(c, c, 3, padding=1) if lvl else None))
+                if res in attn_res:  # ldm: attention after each block of this resolution
+                    attns.append(Attn(c, groups, eps))
+            ups.insert(0, Up(blocks, nn.Conv2d(c, c, 3, padding=1) if lvl else None, attns))
+            res *= 2
         d.up = nn.ModuleList(ups)
         d.norm_out = nn.GroupNorm(groups, c, eps=eps)
         d.conv_out = nn.Conv2d(c, out_ch, 3, padding=1)
@@ -143,6 +149,8 @@ class Decoder(nn.Module):
         for lvl in reversed(range(len(d.up))):
             for j, blk in enumerate(d.up[lvl].block):
                 h = t("decoder.up.%d.block.%d" % (lvl, j), blk(h))
+                if len(d.up[lvl].attn):
+                    h = t("decoder.up.%d.attn.%d" % (lvl, j), d.up[lvl].attn[j](h))
             if lvl:
                 h = F.interpolate(h, scale_factor=2.0, mode="nearest")
                 h = t("decoder.up.%d.upsample" % lvl, d.up[lvl].upsample.conv(h))
@@ -153,7 +161,8 @@ def from_file(tensors, meta):
     cfg = json.loads(meta["config"])
     dd = cfg["ddconfig"]
     m = Decoder(dd["ch"], dd["ch_mult"], dd["num_res_blocks"], dd["z_channels"], dd["out_ch"],
-                cfg.get("groupnorm_groups", 32), cfg.get("groupnorm_eps", 1e-6))
+                cfg.get("groupnorm_groups", 32), cfg.get("groupnorm_eps", 1e-6),
+                dd.get("attn_resolutions", []), dd.get("resolution", 256))
     sd = {k: torch.from_numpy(v.copy()) for k, v in tensors.items()
           if not k.startswith(("input.", "output."))}
     m.load_state_dict(sd, strict=True)

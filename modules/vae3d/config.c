@@ -197,6 +197,51 @@ static int check_kind(const struct ts_host *host, const struct ts_section *sec, 
 	return TS_EINVAL;
 }
 
+static int res_groups_ok(const struct vae_res *r, int g)
+{
+	return r->n1.c % g == 0 && r->n2.c % g == 0;
+}
+
+/* Every GroupNorm of the SD decoder splits into @g groups. */
+static int sd_groups_ok(const struct sd_arch *a, int g)
+{
+	int ok = res_groups_ok(&a->mid1, g) && res_groups_ok(&a->mid2, g) &&
+		 a->mid_attn.n.c % g == 0 && a->norm_out.c % g == 0;
+
+	for (int k = 0; ok && k < a->n_levels; k++)
+		for (int j = 0; ok && j < a->lv[k].n_blocks; j++)
+			ok = res_groups_ok(&a->lv[k].block[j], g) &&
+			     (!a->lv[k].has_attn || a->lv[k].attn[j].n.c % g == 0);
+	return ok;
+}
+
+static int tv_half_groups_ok(const struct tv_half *h, int g)
+{
+	int ok = !h->present || h->norm.c % g == 0;
+
+	for (int j = 0; ok && h->present && j < h->n_res; j++)
+		ok = res_groups_ok(&h->res[j], g);
+	for (int i = 0; ok && h->present && i < h->n_levels; i++)
+		for (int j = 0; ok && j < h->lv[i].n_blocks; j++)
+			ok = res_groups_ok(&h->lv[i].block[j], g);
+	return ok;
+}
+
+/* Refused at configure, not halfway through a decode. */
+static int check_groups(const struct ts_host *host, const struct ts_section *sec,
+			const struct vae_dec *d)
+{
+	if (d->kind != VAE_TEMPORAL && !sd_groups_ok(&d->sd, d->groups))
+		return host->cfg_error(sec, "groupnorm_groups", "%d does not divide the channels of "
+				       "every GroupNorm in %s", d->groups, host->st_path(d->st));
+	if (d->kind != VAE_SD && (!tv_half_groups_ok(&d->tv.dec, d->tv_groups) ||
+				  !tv_half_groups_ok(&d->tv.enc, d->tv_groups)))
+		return host->cfg_error(sec, d->tv_groups == d->groups ? "groupnorm_groups" :
+				       "num_groups", "%d does not divide the channels of every "
+				       "GroupNorm in %s", d->tv_groups, host->st_path(d->st_t));
+	return 0;
+}
+
 /* @forced: the kind a decoder registered under an upstream model name stands for, or NULL. */
 int vae_configure_as(const struct ts_host *host, const struct ts_section *sec, void **out,
 		     const char *forced)
@@ -225,6 +270,11 @@ int vae_configure_as(const struct ts_host *host, const struct ts_section *sec, v
 	d->frames = (int)host->cfg_int(sec, "frames");
 	d->micro_frames = (int)host->cfg_int(sec, "micro_frames");
 	d->budget = (uint64_t)host->cfg_int(sec, "mem_budget_mib") << 20;
+	err = check_groups(host, sec, d);
+	if (err) {
+		vae_release(d);
+		return err;
+	}
 	*out = d;
 	return 0;
 }

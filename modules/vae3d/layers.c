@@ -207,7 +207,7 @@ int vae_res_run(struct vctx *cx, const struct vae_res *r, struct vt *x)
 		return err;
 	err = nsc_step(cx, &r->n2, &r->c2, &h, 1);
 	if (err)
-		return err;
+		goto free_h;
 	if (r->sc.w >= 0) {
 		err = vae_conv_step(cx, &r->sc, x);
 		if (err)

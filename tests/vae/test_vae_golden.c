@@ -1,11 +1,18 @@
 // SPDX-License-Identifier: MIT
 /*
  * tests/vae/test_vae_golden.c - every case of the sd_vae_decoder and
- * vae_temporal golden files (tests/data/golden/), run through the module's
+ * vae_temporal golden files (tests/data/golden/), and of our own extra cases
+ * (tests/data/vae_cases/: other level, block and group counts, up-level
+ * attention, single-frame video, 4x time), run through the module's
  * run_case as `tetriserve run-case` does: each final output and every
  * intermediate must be within rel_err_inf 1e-4 of the float64 reference, and
  * every "output.*" tensor of the file must have been produced.
  */
+#include <config.h> /* TS_HAVE_JANSSON */
+#ifdef TS_HAVE_JANSSON
+#include <jansson.h>
+#endif
+
 #include "safetensors.h"
 #include "vaetest.h"
 
@@ -57,10 +64,37 @@ static int run(struct ts_dev *dev, void *arg)
 	return err;
 }
 
+/*
+ * The case's GroupNorm settings as section keys, as `tetriserve run-case`
+ * sets them from the file's config (the keys are named as upstream's).
+ */
+static void case_keys(struct ts_st *st, char kv[3][64], const char **list)
+{
+	static const char *const keys[3] = { "groupnorm_groups", "num_groups", "groupnorm_eps" };
+	int n = 0;
+#ifdef TS_HAVE_JANSSON
+	const char *text = ts_st_meta(st, "config");
+	json_t *cfg = text ? json_loads(text, 0, NULL) : NULL;
+
+	for (int i = 0; cfg && i < 3; i++) {
+		json_t *v = json_object_get(cfg, keys[i]);
+
+		if (json_is_number(v)) {
+			snprintf(kv[n], 64, "%s=%.17g", keys[i], json_number_value(v));
+			list[n] = kv[n];
+			n++;
+		}
+	}
+	json_decref(cfg);
+#endif
+	list[n] = NULL;
+}
+
 static void one_case(struct vaetest *vt, const char *file)
 {
 	struct gcase g = { .vt = vt, .file = file };
-	char wkey[600];
+	char wkey[600], ckv[3][64];
+	const char *kv[5] = { wkey };
 	struct ts_config *cfg = NULL;
 	int err;
 
@@ -71,7 +105,8 @@ static void one_case(struct vaetest *vt, const char *file)
 	for (int i = 0; i < ts_st_count(g.st) && g.n_out < 64; i++)
 		if (!strncmp(ts_st_key(g.st, i), "output.", 7))
 			g.outs[g.n_out++] = ts_st_key(g.st, i);
-	err = vaetest_configure(vt, &cfg, &g.dec, wkey, NULL);
+	case_keys(g.st, ckv, kv + 1);
+	err = vaetest_configure_v(vt, &cfg, &g.dec, kv);
 	if (ok(!err, "%s: decoder configured", file)) {
 		err = vaetest_on_dev(vt, run, &g);
 		ok(!err, "%s: run_case returns 0 (%s)", file, ts_strerror(err));
@@ -92,6 +127,15 @@ int main(int argc, char **argv)
 		"tests/data/golden/vae_temporal/b_decode.safetensors",
 		"tests/data/golden/vae_temporal/a_encode.safetensors",
 		"tests/data/golden/vae_temporal/b_encode.safetensors",
+		/* our own references (tests/vae/make_cases.py) for what the goldens leave out */
+		"tests/data/vae_cases/sd_c.safetensors",
+		"tests/data/vae_cases/sd_d.safetensors",
+		"tests/data/vae_cases/tv_c_decode.safetensors",
+		"tests/data/vae_cases/tv_c_encode.safetensors",
+		"tests/data/vae_cases/tv_d_decode.safetensors",
+		"tests/data/vae_cases/tv_d_encode.safetensors",
+		"tests/data/vae_cases/tv_e_decode.safetensors",
+		"tests/data/vae_cases/tv_e_encode.safetensors",
 	};
 	struct vaetest vt;
 	int err = vaetest_open(&vt, argv[0], 0);

@@ -55,6 +55,15 @@ int main(int argc, char **argv)
 		"tests/data/golden/vae_temporal/b_decode.safetensors",
 		"tests/data/golden/vae_temporal/a_encode.safetensors",
 		"tests/data/golden/vae_temporal/b_encode.safetensors",
+		/* our own references (tests/vae/make_cases.py) for what the goldens leave out */
+		"tests/data/vae_cases/sd_c.safetensors",
+		"tests/data/vae_cases/sd_d.safetensors",
+		"tests/data/vae_cases/tv_c_decode.safetensors",
+		"tests/data/vae_cases/tv_c_encode.safetensors",
+		"tests/data/vae_cases/tv_d_decode.safetensors",
+		"tests/data/vae_cases/tv_d_encode.safetensors",
+		"tests/data/vae_cases/tv_e_decode.safetensors",
+		"tests/data/vae_cases/tv_e_encode.safetensors",
 	};
 	char self[PATH_MAX], *bd, cmd[3 * PATH_MAX], out[PATH_MAX], dir[64], so[PATH_MAX], abs[PATH_MAX];
 

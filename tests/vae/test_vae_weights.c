@@ -116,6 +116,14 @@ static void test_not_a_vae(struct vaetest *vt)
 	ts_config_free(cfg);
 	vt->ops = all;
 	logbuf[0] = '\0';
+	err = vaetest_configure(vt, &cfg, &dec, "weights=tests/data/vae_cases/sd_c.safetensors",
+				"groupnorm_groups=32", NULL);
+	ok(err == TS_EINVAL && strstr(logbuf, "groupnorm_groups") && strstr(logbuf, "sd_c"),
+	   "32 groups for 8-channel norms are refused at configure, naming the key and file");
+	if (!err)
+		vt->ops->release(dec);
+	ts_config_free(cfg);
+	logbuf[0] = '\0';
 	err = vaetest_configure(vt, &cfg, &dec, "weights=/nonexistent.safetensors", NULL);
 	ok(err == TS_ENOENT && strstr(logbuf, "/nonexistent.safetensors"), "a missing file is "
 	   "refused naming it");
