@@ -43,6 +43,14 @@ static int pad_input(struct vctx *cx, const struct vt *x, int64_t front, struct 
 		err = spread(cx, &a, 1, W1, x, x->w, nc * x->t * x->h, x->w);
 	if (err)
 		return err;
+	if (front == 0 && x->t == 1) {
+		/* 2-D: a channel is a frame, so the zero rows finish it (copies are serial) */
+		err = vt_alloc(cx, xp, 1, nc + 1, 1, x->h + 1, W1);
+		if (!err)
+			err = spread(cx, xp, W1, F, &a, x->h * W1, nc, x->h * W1);
+		vt_free(cx, &a);
+		return err;
+	}
 	err = vt_alloc(cx, &b, x->n, x->c, x->t, x->h + 1, W1);
 	if (!err)
 		err = spread(cx, &b, W1, F, &a, x->h * W1, nc * x->t, x->h * W1);
@@ -60,10 +68,12 @@ static int pad_input(struct vctx *cx, const struct vt *x, int64_t front, struct 
 static int taps_gemm(struct vctx *cx, const struct vae_conv *cv, const struct vt *x,
 		     const struct vt *xp, struct vt *yp)
 {
-	int64_t W1 = x->w + 1, F = (x->h + 1) * W1, N = x->t * F, CP = (x->t + cv->kt - 1) * F;
+	int64_t W1 = x->w + 1, F = (x->h + 1) * W1, CP = (x->t + cv->kt - 1) * F;
 	int64_t co = cv->c_out, ci = x->c, taps = (int64_t)cv->kt * 9;
+	/* 2-D: no frame below, so no padding row is computed (one strip copy, not two) */
+	int64_t rows = x->t == 1 ? x->h : x->h + 1, N = x->t == 1 ? x->h * W1 : x->t * F;
 	struct vt ones = { 0 };
-	int err = vt_alloc(cx, yp, x->n, co, x->t, x->h + 1, W1);
+	int err = vt_alloc(cx, yp, x->n, co, x->t, rows, W1);
 
 	if (!err && cv->b >= 0)
 		err = vt_alloc(cx, &ones, 1, 1, 1, 1, N);
@@ -90,12 +100,22 @@ static int taps_gemm(struct vctx *cx, const struct vae_conv *cv, const struct vt
 	return err;
 }
 
-/* Drop the last column of every row, then the last row of every frame. */
+/* Drop the last column of every row, then (3-D) the last row of every frame. */
 static int strip(struct vctx *cx, const struct vt *yp, int64_t h, int64_t w, struct vt *y)
 {
 	int64_t planes = yp->n * yp->c * yp->t;
 	struct vt a;
-	int err = vt_alloc(cx, &a, yp->n, yp->c, yp->t, h + 1, w);
+	int err;
+
+	if (yp->h == h) {
+		err = vt_alloc(cx, y, yp->n, yp->c, yp->t, h, w);
+		if (!err)
+			err = cx->ops->copy2d(cx->dev, y->p, w, yp->p, w + 1, planes * h, w);
+		if (err)
+			vt_free(cx, y);
+		return err;
+	}
+	err = vt_alloc(cx, &a, yp->n, yp->c, yp->t, h + 1, w);
 
 	if (!err)
 		err = cx->ops->copy2d(cx->dev, a.p, w, yp->p, w + 1, planes * (h + 1), w);
