@@ -101,6 +101,11 @@ static int read_archs(struct vae_dec *d, const char *sd_pre, const char *tv_pre)
 			     d->host->st_path(d->st_t), d->tv.z_ch);
 		err = TS_EFORMAT;
 	}
+	if (!err && d->kind == VAE_OPENSORA && !d->sd.dec_present) {
+		d->host->log(TS_LOG_ERROR, VAE_WHO, "%s: no SD decoder for Open-Sora's pipeline",
+			     d->host->st_path(d->st));
+		err = TS_ENOENT;
+	}
 	if (!err && d->kind == VAE_OPENSORA && d->tv.io_ch != d->sd.z_ch) {
 		d->host->log(TS_LOG_ERROR, VAE_WHO, "%s: the temporal VAE gives %d channels, the SD "
 			     "VAE takes %d", d->host->st_path(d->st_t), d->tv.io_ch, d->sd.z_ch);
@@ -146,11 +151,13 @@ int vae_open(const struct ts_host *host, const char *path, const char *tpath, st
 	if (!d->st_t)
 		d->st_t = d->st;
 	sd_pre = find_prefix(host, d->st, "post_quant_conv.weight", sd_prefixes);
+	if (!sd_pre) /* an encoder-only file */
+		sd_pre = find_prefix(host, d->st, "quant_conv.weight", sd_prefixes);
 	tv_pre = tv_prefix(host, d->st_t);
 	if (!sd_pre && !tv_pre) {
 		host->log(TS_LOG_ERROR, VAE_WHO, "%s: neither an SD VAE (missing tensor "
-			  "'post_quant_conv.weight') nor a temporal VAE (missing tensor "
-			  "'decoder.conv1.conv.weight')", path);
+			  "'post_quant_conv.weight' or 'quant_conv.weight') nor a temporal VAE "
+			  "(missing tensor 'decoder.conv1.conv.weight')", path);
 		err = TS_ENOENT;
 		goto fail;
 	}
@@ -202,11 +209,27 @@ static int res_groups_ok(const struct vae_res *r, int g)
 	return r->n1.c % g == 0 && r->n2.c % g == 0;
 }
 
-/* Every GroupNorm of the SD decoder splits into @g groups. */
+static int sd_enc_groups_ok(const struct sd_enc *e, int g)
+{
+	int ok = !e->present || (res_groups_ok(&e->mid1, g) && res_groups_ok(&e->mid2, g) &&
+				 e->mid_attn.n.c % g == 0 && e->norm_out.c % g == 0);
+
+	for (int i = 0; ok && e->present && i < e->n_levels; i++)
+		for (int j = 0; ok && j < e->lv[i].n_blocks; j++)
+			ok = res_groups_ok(&e->lv[i].block[j], g) &&
+			     (!e->lv[i].has_attn || e->lv[i].attn[j].n.c % g == 0);
+	return ok;
+}
+
+/* Every GroupNorm of the SD decoder and encoder splits into @g groups. */
 static int sd_groups_ok(const struct sd_arch *a, int g)
 {
-	int ok = res_groups_ok(&a->mid1, g) && res_groups_ok(&a->mid2, g) &&
-		 a->mid_attn.n.c % g == 0 && a->norm_out.c % g == 0;
+	int ok = sd_enc_groups_ok(&a->enc, g);
+
+	if (!a->dec_present)
+		return ok;
+	ok = ok && res_groups_ok(&a->mid1, g) && res_groups_ok(&a->mid2, g) &&
+	     a->mid_attn.n.c % g == 0 && a->norm_out.c % g == 0;
 
 	for (int k = 0; ok && k < a->n_levels; k++)
 		for (int j = 0; ok && j < a->lv[k].n_blocks; j++)

@@ -318,6 +318,10 @@ static int decode_any(struct vae_dec *d, struct ts_dev *dev, struct vae_weights 
 
 	if (err)
 		return err;
+	if (d->kind == VAE_SD && !d->sd.dec_present) {
+		d->host->log(TS_LOG_ERROR, VAE_WHO, "%s has no SD decoder", d->host->st_path(d->st));
+		return TS_ENOTSUP;
+	}
 	if (d->kind == VAE_SD)
 		return decode_sd(d, dev, vw->sd, latent, latent->data, d->latent_scale, budget, out);
 	if (d->kind == VAE_OPENSORA)
@@ -348,35 +352,64 @@ int vae_decode(void *dec, struct ts_dev *dev, void *weights, const struct ts_ten
 	return err;
 }
 
-/* Moments of the temporal VAE's posterior; the log-variance is clamped to [-30, 20]. */
+/* Clamp the log-variance half of moments [B, 2 z, ...] to [-30, 20] (the posterior's). */
+static void clamp_logvar(struct ts_tensor *m)
+{
+	int64_t C = m->shape[1], plane = ts_tensor_numel(m) / (m->shape[0] * C);
+
+	for (int64_t i = 0; i < ts_tensor_numel(m); i++) {
+		float *p = (float *)m->data + i;
+
+		if ((i / plane) % C >= C / 2)
+			*p = fminf(fmaxf(*p, -30.0f), 20.0f);
+	}
+}
+
+/* What encodes @d's input: the SD encoder (images) or the temporal one (videos). */
+static int enc_check(struct vae_dec *d, const struct ts_tensor *x)
+{
+	int sd = d->kind == VAE_SD;
+
+	if (sd ? !d->sd.enc.present : d->kind != VAE_TEMPORAL || !d->tv.enc.present) {
+		d->host->log(TS_LOG_ERROR, VAE_WHO, "%s: no %s encoder to encode with",
+			     d->host->st_path(sd ? d->st : d->st_t), sd ? "SD" : "temporal");
+		return TS_ENOTSUP;
+	}
+	if (x->dtype == TS_F32 && x->ndim == (sd ? 4 : 5) &&
+	    x->shape[1] == (sd ? d->sd.enc.in_ch : d->tv.io_ch))
+		return 0;
+	d->host->log(TS_LOG_ERROR, VAE_WHO, "encode takes F32 [B, %d, %sH, W], got %s with %d dims",
+		     sd ? d->sd.enc.in_ch : d->tv.io_ch, sd ? "" : "T, ", ts_dtype_name(x->dtype),
+		     x->ndim);
+	return TS_EINVAL;
+}
+
+/* Moments of the posterior (mean, then log-variance clamped to [-30, 20]). */
 int vae_encode(void *dec, struct ts_dev *dev, void *weights, const struct ts_tensor *pixels,
 	       uint64_t mem_budget, struct ts_tensor *out)
 {
 	struct vae_dec *d = dec;
 	struct vae_weights *vw = weights;
+	int sd = d->kind == VAE_SD;
+	const int64_t *s = pixels->shape;
 	struct vctx cx;
 	struct vt x;
 	int err;
 
-	if (d->kind == VAE_SD || !d->tv.enc.present) {
-		d->host->log(TS_LOG_ERROR, VAE_WHO, "%s: no temporal encoder to encode with",
-			     d->host->st_path(d->kind == VAE_SD ? d->st : d->st_t));
-		return TS_ENOTSUP;
-	}
 	*out = (struct ts_tensor){ 0 };
-	err = check_latent(d, pixels, d->tv.io_ch);
+	err = enc_check(d, pixels);
 	if (err)
 		return err;
-	vae_ctx_init(&cx, d, dev, vw->tv, 1);
+	vae_ctx_init(&cx, d, dev, sd ? vw->sd : vw->tv, !sd);
 	cx.pool_max = VAE_POOL;
-	err = vae_upload(&cx, &x, pixels->data, pixels->shape[0], pixels->shape[1],
-			 pixels->shape[2], pixels->shape[3], pixels->shape[4]);
+	err = sd ? vae_upload(&cx, &x, pixels->data, s[0], s[1], 1, s[2], s[3]) :
+		   vae_upload(&cx, &x, pixels->data, s[0], s[1], s[2], s[3], s[4]);
 	if (!err)
-		err = tv_encode_run(&cx, &d->tv, &x);
+		err = sd ? sd_encode_run(&cx, &d->sd.enc, &x) : tv_encode_run(&cx, &d->tv, &x);
 	if (!err) {
-		int64_t s[5] = { x.n, x.c, x.t, x.h, x.w };
+		int64_t s5[5] = { x.n, x.c, x.t, x.h, x.w }, s4[4] = { x.n, x.c, x.h, x.w };
 
-		err = out_alloc(d, out, 5, s);
+		err = sd ? out_alloc(d, out, 4, s4) : out_alloc(d, out, 5, s5);
 	}
 	if (!err)
 		err = vae_download(&cx, &x, out->data);
@@ -387,11 +420,6 @@ int vae_encode(void *dec, struct ts_dev *dev, void *weights, const struct ts_ten
 		out->data = NULL;
 		return err;
 	}
-	for (int64_t i = 0; i < ts_tensor_numel(out); i++) {
-		float *p = (float *)out->data + i;
-
-		if ((i / (x.t * x.h * x.w)) % x.c >= x.c / 2)
-			*p = fminf(fmaxf(*p, -30.0f), 20.0f);
-	}
+	clamp_logvar(out);
 	return 0;
 }

@@ -255,6 +255,13 @@ void vae_conv_plain(struct vae_params *ps, struct vae_conv *cv, int stride)
 	ps->p[cv->w].taps = 0;
 }
 
+/* A convolution the op table's conv runs (spatially strided): the file's weight layout. */
+void vae_conv_untap(struct vae_params *ps, struct vae_conv *cv)
+{
+	cv->taps = 0;
+	ps->p[cv->w].taps = 0;
+}
+
 /*
  * The conv after a nearest x2 upsampling: each output phase (row parity a,
  * column parity b) sees a 2x2 neighbourhood of the low-resolution input, so

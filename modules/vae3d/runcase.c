@@ -93,11 +93,17 @@ static int case_tv_decode(struct vae_dec *d, struct vctx *cx, struct ts_st *st)
 }
 
 /* posterior_mean / posterior_logvar: the halves of the moments, logvar clamped to [-30, 20]. */
-static int emit_posterior(struct vae_dec *d, struct rc_emit *e, const struct vt *m)
+static int emit_posterior(struct vae_dec *d, struct rc_emit *e, const struct vt *m, int ndim)
 {
 	int64_t half = m->c / 2, plane = m->t * m->h * m->w;
 	struct ts_tensor t = { .dtype = TS_F32, .ndim = 5,
 			       .shape = { m->n, half, m->t, m->h, m->w } };
+
+	if (ndim == 4) { /* images: [n, half, h, w] */
+		t.ndim = 4;
+		t.shape[2] = m->h;
+		t.shape[3] = m->w;
+	}
 	float *all = d->host->alloc(sizeof(float) * (size_t)vt_numel(m));
 	float *part = d->host->alloc(sizeof(float) * (size_t)ts_tensor_numel(&t));
 	int err = all && part ? 0 : TS_ENOMEM;
@@ -122,6 +128,30 @@ static int emit_posterior(struct vae_dec *d, struct rc_emit *e, const struct vt 
 	return err;
 }
 
+/* AutoencoderKL.encode(x): the encoder's path and the posterior's halves. */
+static int case_sd_encode(struct vae_dec *d, struct vctx *cx, struct ts_st *st,
+			  struct rc_emit *e)
+{
+	struct ts_tensor in;
+	struct vt x;
+	int err = input(d, st, "input.x", 4, &in);
+
+	if (!err && !d->sd.enc.present) {
+		d->host->log(TS_LOG_ERROR, VAE_WHO, "%s: no SD encoder", d->host->st_path(st));
+		err = TS_ENOENT;
+	}
+	if (!err)
+		err = vae_upload(cx, &x, in.data, in.shape[0], in.shape[1], 1, in.shape[2],
+				 in.shape[3]);
+	if (err)
+		return err;
+	err = sd_encode_run(cx, &d->sd.enc, &x);
+	if (!err && !e->err)
+		err = emit_posterior(d, e, &x, 4);
+	vt_free(cx, &x);
+	return err;
+}
+
 static int case_tv_encode(struct vae_dec *d, struct vctx *cx, struct ts_st *st,
 			  struct rc_emit *e)
 {
@@ -136,7 +166,7 @@ static int case_tv_encode(struct vae_dec *d, struct vctx *cx, struct ts_st *st,
 		return err;
 	err = tv_encode_run(cx, &d->tv, &x);
 	if (!err && !e->err)
-		err = emit_posterior(d, e, &x);
+		err = emit_posterior(d, e, &x, 5);
 	vt_free(cx, &x);
 	return err;
 }
@@ -155,7 +185,10 @@ int vae_run_case(void *dec, struct ts_dev *dev, void *weights, struct ts_st *st,
 	d->trace_arg = &e;
 	if (d->kind == VAE_SD) {
 		vae_ctx_init(&cx, d, dev, vw->sd, 0);
-		err = case_sd(d, &cx, st);
+		if (d->host->st_get(st, "input.x", &probe) == 0)
+			err = case_sd_encode(d, &cx, st, &e);
+		else
+			err = case_sd(d, &cx, st);
 	} else if (d->kind == VAE_TEMPORAL) {
 		vae_ctx_init(&cx, d, dev, vw->tv, 1);
 		if (d->host->st_get(st, "input.x", &probe) == 0)

@@ -159,8 +159,7 @@ static int load_ends(struct vae_params *ps, const struct sd_names *nm, struct sd
 	return err;
 }
 
-/* Discover and check the architecture; params are added to @ps. */
-int sd_arch_read(struct vae_params *ps, struct sd_arch *a)
+static int read_decoder(struct vae_params *ps, struct sd_arch *a)
 {
 	struct sd_names nm = { .ldm = vae_has(ps, "decoder.mid.block_1.norm1.weight") };
 	int err, c;
@@ -191,6 +190,30 @@ int sd_arch_read(struct vae_params *ps, struct sd_arch *a)
 			return err;
 	}
 	return load_ends(ps, &nm, a, c);
+}
+
+/*
+ * Discover and check the architecture (decoder, encoder, or both, as the
+ * file holds them); params are added to @ps.
+ */
+int sd_arch_read(struct vae_params *ps, struct sd_arch *a)
+{
+	int enc = vae_has(ps, "encoder.conv_in.weight"), err = 0;
+
+	a->dec_present = vae_has(ps, "decoder.conv_in.weight") || !enc;
+	if (a->dec_present)
+		err = read_decoder(ps, a);
+	if (err || !enc)
+		return err;
+	err = sd_enc_read(ps, &a->enc);
+	if (!err && a->dec_present && a->enc.moments != 2 * a->z_ch) {
+		ps->host->log(TS_LOG_ERROR, VAE_WHO, "%s: the encoder gives %d moments for %d latent "
+			      "channels", ps->host->st_path(ps->st), a->enc.moments, a->z_ch);
+		err = TS_EFORMAT;
+	}
+	if (!a->dec_present)
+		a->z_ch = a->enc.moments / 2;
+	return err;
 }
 
 static int run_level(struct vctx *cx, const struct sd_level *lv, int k, struct vt *x)

@@ -78,7 +78,29 @@ struct sd_level {
 	struct vae_conv up;
 };
 
+/* SD kl-f8 encoder (ldm Encoder + quant_conv). Levels: 0 = full resolution. */
+struct sd_enc_level {
+	int n_blocks;
+	struct vae_res block[VAE_MAX_BLOCKS];
+	int has_attn;
+	struct vae_attn attn[VAE_MAX_BLOCKS];
+	int has_down;
+	struct vae_conv down;       /* 3x3, stride 2, after a (0, 1, 0, 1) zero pad */
+};
+
+struct sd_enc {
+	int present, in_ch, moments;
+	struct vae_conv conv_in, conv_out, quant;
+	int n_levels;
+	struct sd_enc_level lv[VAE_MAX_LEVELS];
+	struct vae_res mid1, mid2;
+	struct vae_attn mid_attn;
+	struct vae_norm norm_out;
+};
+
 struct sd_arch {
+	int dec_present;            /* the file may hold only the encoder */
+	struct sd_enc enc;
 	int z_ch, out_ch;
 	struct vae_conv post_quant, conv_in, conv_out;
 	struct vae_res mid1, mid2;
@@ -197,6 +219,7 @@ int vae_norm_load(struct vae_params *ps, struct vae_norm *n, int c, const char *
 	__attribute__((format(printf, 4, 5)));
 void vae_conv_plain(struct vae_params *ps, struct vae_conv *cv, int stride);
 void vae_conv_upsampler(struct vae_params *ps, struct vae_conv *cv);
+void vae_conv_untap(struct vae_params *ps, struct vae_conv *cv);
 int vae_conv_expect(struct vae_params *ps, const struct vae_conv *cv, int c_in, int c_out,
 		    int k, const char *what);
 void **vae_params_upload(struct vae_params *ps, struct ts_dev *dev);
@@ -231,6 +254,10 @@ int sd_arch_read(struct vae_params *ps, struct sd_arch *a);
 int sd_decode_run(struct vctx *cx, const struct sd_arch *a, struct vt *x);
 double sd_decode_macs(const struct sd_arch *a, int64_t h, int64_t w);
 uint64_t sd_decode_bytes(const struct sd_arch *a, int64_t n, int64_t h, int64_t w);
+
+/* sdenc.c */
+int sd_enc_read(struct vae_params *ps, struct sd_enc *e);
+int sd_encode_run(struct vctx *cx, const struct sd_enc *e, struct vt *x);
 
 /* temporal.c */
 int tv_arch_read(struct vae_params *ps, struct tv_arch *a);

@@ -151,6 +151,55 @@ class TemporalVAE(nn.Module):
         return m
 
 
+class SDEncoder(nn.Module):
+    """ldm's Encoder (attention after the blocks of listed resolutions) and quant_conv."""
+
+    def __init__(self, ch, mult, nres, in_ch, z, groups, attn_res, resolution):
+        super().__init__()
+        eps, Res, Attn = 1e-6, vae_torch.Res, vae_torch.Attn
+        self.quant_conv = nn.Conv2d(2 * z, 2 * z, 1)
+        self.encoder = e = nn.Module()
+        e.conv_in = nn.Conv2d(in_ch, ch, 3, padding=1)
+        e.down = nn.ModuleList()
+        c, res = ch, resolution
+        for i, m in enumerate(mult):
+            lvl = nn.Module()
+            lvl.block, lvl.attn = nn.ModuleList(), nn.ModuleList()
+            for _ in range(nres):
+                lvl.block.append(Res(c, ch * m, groups, eps))
+                c = ch * m
+                if res in attn_res:
+                    lvl.attn.append(Attn(c, groups, eps))
+            if i < len(mult) - 1:
+                lvl.downsample = nn.Module()
+                lvl.downsample.conv = nn.Conv2d(c, c, 3, stride=2)
+                res //= 2
+            e.down.append(lvl)
+        e.mid = nn.Module()
+        e.mid.block_1, e.mid.attn_1, e.mid.block_2 = Res(c, c, groups, eps), Attn(c, groups, eps), Res(c, c, groups, eps)
+        e.norm_out = nn.GroupNorm(groups, c, eps=eps)
+        e.conv_out = nn.Conv2d(c, 2 * z, 3, padding=1)
+
+    def encode(self, x, trace):
+        e = self.encoder
+        h = trace["encoder.conv_in"] = e.conv_in(x)
+        for i, lvl in enumerate(e.down):
+            for j, b in enumerate(lvl.block):
+                h = trace["encoder.down.%d.block.%d" % (i, j)] = b(h)
+                if len(lvl.attn):
+                    h = trace["encoder.down.%d.attn.%d" % (i, j)] = lvl.attn[j](h)
+            if hasattr(lvl, "downsample"):
+                h = trace["encoder.down.%d.downsample" % i] = lvl.downsample.conv(F.pad(h, (0, 1, 0, 1)))
+        h = e.mid.block_2(e.mid.attn_1(e.mid.block_1(h)))
+        trace["encoder.mid.block_2"] = h
+        h = trace["encoder"] = e.conv_out(F.silu(e.norm_out(h)))
+        m = trace["moments"] = self.quant_conv(h)
+        half = m.shape[1] // 2
+        trace["posterior_mean"] = m[:, :half]
+        trace["posterior_logvar"] = m[:, half:].clamp(-30.0, 20.0)
+        return m
+
+
 def tv_from(tensors, meta):
     c = json.loads(meta["config"])
     return TemporalVAE(c["in_out_channels"], c["embed_dim"], c["filters"], c["channel_multipliers"],
@@ -274,8 +323,28 @@ def tv_case(name, seed, fil, mult, td, nres, groups, z_shape, frames, x_shape):
           {"input.x": x.float().numpy()}, trace, dict(base, path="encode"))
 
 
+def sd_enc_case(name, seed, ch, mult, nres, groups, attn, res, shape):
+    m = SDEncoder(ch, mult, nres, shape[1], 4, groups, attn, res)
+    randomize(m, seed)
+    m = m.double().eval()
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(seed + 1), dtype=torch.float64)
+    trace = {}
+    with torch.no_grad():
+        m.encode(x, trace)
+    cfg = {"ddconfig": {"ch": ch, "ch_mult": mult, "num_res_blocks": nres, "z_channels": 4,
+                        "in_channels": shape[1], "double_z": True, "attn_resolutions": attn,
+                        "resolution": res},
+           "embed_dim": 4, "groupnorm_groups": groups, "groupnorm_eps": 1e-6}
+    meta = {"model": "sd_vae_decoder", "case": name, "config": json.dumps(cfg), "path": "encode",
+            "generator": "tests/vae/make_cases.py (our torch.nn reference, float64)"}
+    write(os.path.join(OUT, "sd_%s_encode.safetensors" % name), m, ("encoder", "quant_conv"),
+          {"input.x": x.float().numpy()}, trace, meta)
+
+
 def write_all():
     os.makedirs(OUT, exist_ok=True)
+    # the SD encoder (no published golden): 3 levels, 2 blocks, attention at the coarsest
+    sd_enc_case("e", 60, 8, [1, 2, 2], 2, 8, [4], 16, (1, 3, 16, 12))
     # three levels, 3 blocks a level, 8 groups, attention in the coarsest up level, odd sizes
     sd_case("c", 10, 8, [1, 2, 4], 2, 8, 4, [4], 16, (1, 4, 5, 7))
     # one block a level, 16 groups, 3 latent channels, batch 2

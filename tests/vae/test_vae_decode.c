@@ -18,6 +18,7 @@
 #define SD_B "tests/data/golden/sd_vae_decoder/b.safetensors"
 #define TV_A "tests/data/golden/vae_temporal/a_decode.safetensors"
 #define TV_AE "tests/data/golden/vae_temporal/a_encode.safetensors"
+#define SD_E "tests/data/vae_cases/sd_e_encode.safetensors"
 
 struct job {
 	struct vaetest *vt;
@@ -236,6 +237,30 @@ static void test_temporal(struct vaetest *vt)
 	}
 	vt->host->free(out.data);
 	ts_st_close(se);
+}
+
+/* The SD encoder through ops->encode: moments = [mean; clamped logvar]. */
+static void test_sd_encode(struct vaetest *vt)
+{
+	const char *kv[] = { "weights=" SD_E, "groupnorm_groups=8", NULL };
+	struct ts_tensor x, mean, logvar, out = { 0 };
+	struct ts_st *st;
+	double e;
+
+	ts_st_open(SD_E, &st);
+	ts_st_get(st, "input.x", &x);
+	ts_st_get(st, "output.posterior_mean", &mean);
+	ts_st_get(st, "output.posterior_logvar", &logvar);
+	if (ok(!run(vt, kv, &x, 0, 1, &out) && out.ndim == 4 && out.shape[1] == 2 * mean.shape[1],
+	       "sd encode op gives [B, 2 z, h, w] moments")) {
+		int64_t n = ts_tensor_numel(&mean);
+
+		e = fmax(vaetest_rel_inf(out.data, mean.data, n),
+			 vaetest_rel_inf((float *)out.data + n, logvar.data, n));
+		ok(e < 1e-4, "sd encode op: within 1e-4 of posterior mean and logvar (%.2e)", e);
+	}
+	vt->host->free(out.data);
+	ts_st_close(st);
 }
 
 static int pipe_edit(void *arg, char *name, struct ts_tensor *t)
@@ -477,6 +502,7 @@ int main(int argc, char **argv)
 	test_sd(&vt);
 	test_bands(&vt);
 	test_temporal(&vt);
+	test_sd_encode(&vt);
 	test_pipeline(&vt);
 	test_files(&vt);
 	test_cost(&vt);

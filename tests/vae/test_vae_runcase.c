@@ -58,6 +58,7 @@ int main(int argc, char **argv)
 		/* our own references (tests/vae/make_cases.py) for what the goldens leave out */
 		"tests/data/vae_cases/sd_c.safetensors",
 		"tests/data/vae_cases/sd_d.safetensors",
+		"tests/data/vae_cases/sd_e_encode.safetensors",
 		"tests/data/vae_cases/tv_c_decode.safetensors",
 		"tests/data/vae_cases/tv_c_encode.safetensors",
 		"tests/data/vae_cases/tv_d_decode.safetensors",
