@@ -4,7 +4,7 @@
  * with a message naming the file and the key: a missing tensor, a wrong
  * shape, a wrong dtype, a file that holds no VAE, a kind that does not match
  * the file; and both SD key layouts (diffusers' current and legacy attention
- * names) decode exactly like the ldm original.
+ * names) decode, and encode, exactly like the ldm original.
  */
 #include <unistd.h>
 
@@ -144,8 +144,7 @@ static int to_diffusers(void *arg, char *name, struct ts_tensor *t)
 		return 1;
 	snprintf(out, sizeof(out), "%s", name);
 	if (sscanf(name, "decoder.up.%d.block.%d.%159s", &k, &j, rest) == 3)
-		snprintf(out, sizeof(out), "decoder.up_blocks.%d.resnets.%d.%s", L - 1 - k, j,
-			 strncmp(rest, "nin_shortcut", 12) ? rest : "conv_shortcut.bias");
+		snprintf(out, sizeof(out), "decoder.up_blocks.%d.resnets.%d.%s", L - 1 - k, j, rest);
 	if (sscanf(name, "decoder.up.%d.block.%d.nin_shortcut.%159s", &k, &j, rest) == 3)
 		snprintf(out, sizeof(out), "decoder.up_blocks.%d.resnets.%d.conv_shortcut.%s",
 			 L - 1 - k, j, rest);
@@ -169,6 +168,107 @@ static int to_diffusers(void *arg, char *name, struct ts_tensor *t)
 	}
 	strcpy(name, out);
 	return 1;
+}
+
+/* An ldm attention key "<lp>.<sub>" as diffusers' "<hp>.<sub'>" (q -> to_q ...). */
+static int attn_key(const char *rest, const char *hp, char *out, size_t n, struct ts_tensor *t)
+{
+	static const char *const ldm[5] = { "norm.", "q.", "k.", "v.", "proj_out." };
+	static const char *const hf[5] = { "group_norm", "to_q", "to_k", "to_v", "to_out.0" };
+
+	for (int i = 0; i < 5; i++) {
+		if (strncmp(rest, ldm[i], strlen(ldm[i])))
+			continue;
+		snprintf(out, n, "%s.%s.%s", hp, hf[i], rest + strlen(ldm[i]));
+		if (t->ndim == 4 && i > 0)
+			t->ndim = 2;
+		return 1;
+	}
+	return 0;
+}
+
+/* The SD encoder's ldm keys -> diffusers' (spec §2.4). */
+static int enc_to_diffusers(void *arg, char *name, struct ts_tensor *t)
+{
+	char rest[160], out[256], hp[96];
+	int i, j;
+
+	snprintf(out, sizeof(out), "%s", name);
+	if (sscanf(name, "encoder.down.%d.block.%d.nin_shortcut.%159s", &i, &j, rest) == 3)
+		snprintf(out, sizeof(out), "encoder.down_blocks.%d.resnets.%d.conv_shortcut.%s", i, j,
+			 rest);
+	else if (sscanf(name, "encoder.down.%d.block.%d.%159s", &i, &j, rest) == 3)
+		snprintf(out, sizeof(out), "encoder.down_blocks.%d.resnets.%d.%s", i, j, rest);
+	else if (sscanf(name, "encoder.down.%d.downsample.conv.%159s", &i, rest) == 2)
+		snprintf(out, sizeof(out), "encoder.down_blocks.%d.downsamplers.0.conv.%s", i, rest);
+	else if (sscanf(name, "encoder.down.%d.attn.%d.%159s", &i, &j, rest) == 3) {
+		snprintf(hp, sizeof(hp), "encoder.down_blocks.%d.attentions.%d", i, j);
+		attn_key(rest, hp, out, sizeof(out), t);
+	} else if (sscanf(name, "encoder.mid.block_%d.%159s", &i, rest) == 2)
+		snprintf(out, sizeof(out), "encoder.mid_block.resnets.%d.%s", i - 1, rest);
+	else if (sscanf(name, "encoder.mid.attn_1.%159s", rest) == 1)
+		attn_key(rest, "encoder.mid_block.attentions.0", out, sizeof(out), t);
+	else if (sscanf(name, "encoder.norm_out.%159s", rest) == 1)
+		snprintf(out, sizeof(out), "encoder.conv_norm_out.%s", rest);
+	strcpy(name, out);
+	return 1;
+}
+
+struct enc_run {
+	struct vaetest *vt;
+	const char *path;
+	struct ts_tensor x, out;
+};
+
+static int encode_on_dev(struct ts_dev *dev, void *arg)
+{
+	struct enc_run *r = arg;
+	char wkey[96];
+	const char *kv[] = { wkey, "groupnorm_groups=8", NULL };
+	struct ts_config *cfg = NULL;
+	void *dec = NULL, *w = NULL;
+	int err;
+
+	snprintf(wkey, sizeof(wkey), "weights=%s", r->path);
+	err = vaetest_configure_v(r->vt, &cfg, &dec, kv);
+	if (!err)
+		err = r->vt->ops->load(dec, dev, &w);
+	if (!err)
+		err = r->vt->ops->encode(dec, dev, w, &r->x, 0, &r->out);
+	if (w)
+		r->vt->ops->unload(dec, dev, w);
+	if (dec)
+		r->vt->ops->release(dec);
+	ts_config_free(cfg);
+	return err;
+}
+
+static void test_enc_layout(struct vaetest *vt)
+{
+	const char *src = "tests/data/vae_cases/sd_e_encode.safetensors";
+	char path[64];
+	struct enc_run r = { .vt = vt, .path = path };
+	struct ts_tensor ref, probe;
+	struct ts_st *st, *conv;
+
+	snprintf(path, sizeof(path), "/tmp/test_vae_hfenc.%d.safetensors", (int)getpid());
+	if (ts_st_open(src, &st))
+		return;
+	ok(!vaetest_rewrite(st, path, enc_to_diffusers, NULL), "diffusers encoder copy written");
+	ts_st_close(st);
+	ts_st_open(path, &conv);
+	ok(!ts_st_get(conv, "encoder.down_blocks.1.downsamplers.0.conv.weight", &probe) &&
+	   !ts_st_get(conv, "encoder.mid_block.attentions.0.to_q.weight", &probe) &&
+	   probe.ndim == 2, "the copy uses diffusers names and Linear shapes");
+	ts_st_get(conv, "input.x", &r.x);
+	ts_st_get(conv, "output.moments", &ref);
+	if (ok(!vaetest_on_dev(vt, encode_on_dev, &r) && ts_tensor_numel(&r.out) ==
+	       ts_tensor_numel(&ref), "diffusers-named SD encoder encodes"))
+		ok(vaetest_rel_inf(r.out.data, ref.data, ts_tensor_numel(&ref)) < 1e-4,
+		   "and gives the reference moments");
+	vt->host->free(r.out.data);
+	ts_st_close(conv);
+	unlink(path);
 }
 
 struct dec_run {
@@ -238,6 +338,7 @@ int main(int argc, char **argv)
 	test_not_a_vae(&vt);
 	test_layout(&vt, 0);
 	test_layout(&vt, 1);
+	test_enc_layout(&vt);
 	ts_log_set_sink(NULL, NULL);
 	vaetest_close(&vt);
 	return tap_done();
