@@ -52,9 +52,16 @@ struct ts_comm {
 	uint64_t gen;
 };
 
-/* A member's SPMD job has returned: it will never arrive. Called with c->lock held. */
+/*
+ * A member's SPMD job has returned: it will never arrive. Called with c->lock
+ * held. Only ranks running as SPMD jobs take part in this: threads given a
+ * device with bind_thread get plain NCCL semantics (their peers' marks may be
+ * left over from an earlier job, and nothing marks a bound thread gone).
+ */
 static int comm_broken(const struct ts_comm *c)
 {
+	if (!ts_cpu_in_job())
+		return 0;
 	for (int i = 0; i < c->n; i++)
 		if (atomic_load(&c->devs[i]->gone))
 			return 1;

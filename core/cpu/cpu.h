@@ -95,6 +95,8 @@ int ts_cpu_is_dev(const struct ts_dev *dev);
 /* The device whose worker (or bound thread) is running the caller, or NULL. */
 struct ts_cpu_dev *ts_cpu_current(void);
 void ts_cpu_set_current(struct ts_cpu_dev *d);
+/* 1 on a device worker while it runs an SPMD job (where the gone marks apply). */
+int ts_cpu_in_job(void);
 
 struct ts_cpu_dev *ts_cpu_dev_create(struct ts_cpu_backend *be, int index, int threads,
 				     size_t mem_cap);

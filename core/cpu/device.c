@@ -15,6 +15,12 @@
 #define CPU_SCRATCH_INITIAL (8u << 20)
 
 static _Thread_local struct ts_cpu_dev *cpu_current;
+static _Thread_local int cpu_in_job;
+
+int ts_cpu_in_job(void)
+{
+	return cpu_in_job;
+}
 
 struct ts_cpu_dev *ts_cpu_current(void)
 {
@@ -73,7 +79,9 @@ static void *dev_worker(void *p)
 		if (d->stop)
 			break;
 		pthread_mutex_unlock(&d->lock);
+		cpu_in_job = 1;
 		ret = d->job((struct ts_dev *)d, d->job_rank, d->job_arg);
+		cpu_in_job = 0;
 		/* Peers still waiting for this rank in a collective must not hang. */
 		atomic_store(&d->gone, 1);
 		ts_cpu_comms_wake(d->be);

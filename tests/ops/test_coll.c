@@ -5,6 +5,8 @@
  * all-gather (also in place), broadcast from every root, all-reduce, barrier,
  * rank/size, ranks disagreeing on a count, and the SPMD runner's own checks.
  */
+#include <pthread.h>
+
 #include "backend.h"
 #include "optest.h"
 
@@ -177,6 +179,23 @@ static int spmd_fail(struct ts_dev *dev, int rank, void *p)
 	return a->ret[rank];
 }
 
+struct bound_arg {
+	struct ts_comm *comm;
+	struct ts_dev *dev[8];
+	int n, next, fails;
+};
+
+static void *bound_rank(void *p)
+{
+	struct bound_arg *b = p;
+	int r = __atomic_fetch_add(&b->next, 1, __ATOMIC_RELAXED);
+
+	if (ts_cpu_backend_ops.bind_thread(b->dev[r]) || ts_cpu_coll_ops.barrier(b->comm) ||
+	    ts_cpu_coll_ops.rank(b->comm) != r)
+		__atomic_fetch_add(&b->fails, 1, __ATOMIC_RELAXED);
+	return NULL;
+}
+
 static void test_failed_rank(struct ts_cpu_backend *be, int n, int fail_rank)
 {
 	struct ts_dev *devs[8];
@@ -199,6 +218,19 @@ static void test_failed_rank(struct ts_cpu_backend *be, int n, int fail_rank)
 	ret = ts_backend_run_spmd(devs, n, spmd_fail, &a);
 	ok(ret == TS_ECOMM, "a rank returning without the collective its peers make: they get "
 	   "ECOMM, not a hang");
+	{
+		/* Threads bound to the devices (not their workers) ignore the jobs' marks. */
+		struct bound_arg b = { .comm = a.comm, .n = n };
+		pthread_t tid[8];
+
+		for (int i = 0; i < n; i++) {
+			b.dev[i] = devs[i];
+			pthread_create(&tid[i], NULL, bound_rank, &b);
+		}
+		for (int i = 0; i < n; i++)
+			pthread_join(tid[i], NULL);
+		ok(b.fails == 0, "threads given the devices with bind_thread run a barrier");
+	}
 	ts_cpu_backend_ops.comm_destroy(a.comm);
 }
 
