@@ -24,6 +24,8 @@ t "serve without --config: usage error" fails $ts serve
 t "serve with a config that does not exist" fails $ts serve --config "$tmp/none.ini"
 t "serve on a non-numeric host is refused" fails $ts serve \
 	--config tests/server/data/server.ini --listen localhost:0
+t "serve on port 99999 is refused" fails $ts serve \
+	--config tests/server/data/server.ini --listen 127.0.0.1:99999
 
 $ts serve --config tests/server/data/server.ini --listen 127.0.0.1:0 \
 	> "$tmp/serve.out" 2> "$tmp/serve.err" &

@@ -322,9 +322,15 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
 	char host[128];
 	const char *colon = strrchr(listen, ':');
 	struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV }, *ai;
+	char *end;
+	long port;
 	size_t n;
 
 	if (!colon || colon == listen)
+		return TS_EINVAL;
+	/* getaddrinfo takes 99999 and wraps it: a port is 0..65535, digits only. */
+	port = strtol(colon + 1, &end, 10);
+	if (!colon[1] || *end || port < 0 || port > 65535 || colon[1] == '-' || colon[1] == '+')
 		return TS_EINVAL;
 	n = colon - listen;
 	if (listen[0] == '[') {
@@ -354,7 +360,7 @@ int ts_srv_http_start(struct ts_server *s, const char *listen)
 			 MHD_USE_ERROR_LOG;
 
 	if (parse_listen(listen, &ss, &sl)) {
-		ts_err("server", "listen '%s': want HOST:PORT with a numeric host "
+		ts_err("server", "listen '%s': want HOST:PORT, a numeric host and a port 0..65535 "
 		       "(127.0.0.1:8080, [::1]:8080)", listen);
 		return TS_EINVAL;
 	}
