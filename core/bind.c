@@ -81,8 +81,8 @@ static int bind_model(struct ts_section *sec)
 	const struct ts_key *keys;
 	struct ts_module *mod;
 
-	if (!module)
-		return 0; /* defined by its profile alone */
+	if (!module) /* defined by its profile alone: only the host's keys */
+		return ts_config_check_model(sec, NULL);
 	if (ts_module_load(module, &mod))
 		return ts_cfg_error(sec, "module", "cannot load module '%s' (see above)", module);
 	if (!find_ops(mod, kind ? kind : module, &keys))

@@ -177,6 +177,9 @@ static int env_model(struct ts_sim_env *env, struct ts_section *sec)
 
 	if (!profile)
 		return ts_sim_model_add(env, sec);
+	/* Defined by its profile alone: only the host's model keys are valid. */
+	if (!ts_cfg_str(sec, "module") && ts_config_check_model(sec, NULL))
+		return TS_EINVAL;
 	return ts_costbook_load_csv(env->costs, profile, name);
 }
 

@@ -50,4 +50,9 @@ t "sim: unknown policy param refused" fails $ts sim --config configs/default.ini
 	--trace "$tmp/a.csv" --policy fixed --policy-param kk=2
 t "sim: --trace is required" fails $ts sim --config configs/default.ini
 t "sim: a trace asking for an unknown model is refused" sh -c "sed 's/flux1-dev/nomodel/' '$tmp/a.csv' > '$tmp/x.csv'; ! $ts sim --config configs/default.ini --trace '$tmp/x.csv' --policy fixed"
+sed "s|\.\./profiles|$PWD/profiles|" configs/default.ini > "$tmp/bogus.ini"
+echo "bogus = 3" >> "$tmp/bogus.ini"
+t "sim: an unknown key in a profile-only model is refused" fails $ts sim \
+	--config "$tmp/bogus.ini" --trace "$tmp/a.csv" --policy fixed --quiet
+t "sim: the refusal names file, line and key" sh -c "$ts sim --config '$tmp/bogus.ini' --trace '$tmp/a.csv' --policy fixed 2>&1 | grep -q 'bogus.ini:[0-9]*: \\[model flux1-dev\\] bogus: unknown key'"
 echo "1..$n"
