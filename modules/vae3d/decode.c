@@ -48,12 +48,14 @@ int vae_download(struct vctx *cx, const struct vt *x, float *dst)
 	return err ? err : cx->host->dev_sync(cx->dev);
 }
 
-/* End of a pass: pooled buffers back to the device, the peak remembered. */
-static void note_peak(struct vae_dec *d, struct vctx *cx)
+/*
+ * End of a pass: pooled buffers back to the device. Nothing is written into
+ * the decoder itself, so one configured decoder may decode on several
+ * devices at once.
+ */
+static void pass_end(struct vctx *cx)
 {
 	vae_ctx_fini(cx);
-	if (cx->peak_bytes > d->last_peak)
-		d->last_peak = cx->peak_bytes;
 }
 
 /* Decode @n latents at once: divide by @scale on the device, run, download. */
@@ -115,7 +117,7 @@ int vae_sd_images(struct vae_dec *d, struct ts_dev *dev, void **w, const float *
 		err = vae_sd_banded(&cx, &d->sd, tmp, h, wd, budget, out + i * out_sz);
 	}
 	d->host->free(tmp);
-	note_peak(d, &cx);
+	pass_end(&cx);
 	d->host->log(TS_LOG_DEBUG, VAE_WHO, "%lld images of %lldx%lld latent pixels, %s: activations "
 		     "peaked at %llu bytes (estimate %llu per image, budget %llu)", (long long)n,
 		     (long long)h, (long long)wd, per >= 1 ? "whole" : "in bands",
@@ -209,7 +211,7 @@ static int decode_tv(struct vae_dec *d, struct ts_dev *dev, void **w, const floa
 	if (!err)
 		err = vae_download(&cx, &x, out->data);
 	vt_free(&cx, &x);
-	note_peak(d, &cx);
+	pass_end(&cx);
 	d->host->log(TS_LOG_DEBUG, VAE_WHO, "temporal decode of %lld latent frames: activations "
 		     "peaked at %llu bytes (estimate %llu)", (long long)shape[2],
 		     (unsigned long long)cx.peak_bytes, (unsigned long long)need);
@@ -341,7 +343,6 @@ int vae_decode(void *dec, struct ts_dev *dev, void *weights, const struct ts_ten
 	struct vae_dec *d = dec;
 	int err;
 
-	d->last_peak = 0;
 	*out = (struct ts_tensor){ 0 };
 	err = decode_any(d, dev, weights, latent, mem_budget ? mem_budget : d->budget, out);
 	if (err) {
@@ -414,7 +415,7 @@ int vae_encode(void *dec, struct ts_dev *dev, void *weights, const struct ts_ten
 	if (!err)
 		err = vae_download(&cx, &x, out->data);
 	vt_free(&cx, &x);
-	note_peak(d, &cx);
+	pass_end(&cx);
 	if (err) {
 		d->host->free(out->data);
 		out->data = NULL;

@@ -195,7 +195,6 @@ struct vae_dec {
 	uint64_t budget;              /* device bytes when the caller passes 0 (0 = none) */
 	vae_trace_fn trace;           /* intermediates (run-case, tests), or NULL */
 	void *trace_arg;
-	uint64_t last_peak;           /* activation peak of the last decode, bytes */
 };
 
 /* Per-device weights: the device copies of each param table (NULL when absent). */

@@ -492,6 +492,62 @@ static void test_estimate(struct vaetest *vt, const char *file, int t, int h, in
 	free(z.data);
 }
 
+struct two {
+	struct vaetest *vt;
+	void *dec;
+	const struct ts_tensor *z;
+	struct ts_tensor out[2];
+};
+
+static int two_rank(struct ts_dev *dev, int rank, void *arg)
+{
+	struct two *t = arg;
+	void *w = NULL;
+	int err = t->vt->ops->load(t->dec, dev, &w);
+
+	if (!err)
+		err = t->vt->ops->decode(t->dec, dev, w, t->z, 0, &t->out[rank]);
+	if (w)
+		t->vt->ops->unload(t->dec, dev, w);
+	return err;
+}
+
+/* One configured decoder decoding on two devices at the same time (as the engine may). */
+static void test_two_devices(struct vaetest *vt)
+{
+	const char *kv[] = { "weights=" SD_B, "latent_scale=1", NULL };
+	const struct ts_backend_ops *be_ops;
+	struct ts_backend *be;
+	struct ts_dev *devs[2];
+	struct ts_config *cfg = NULL;
+	struct two t = { .vt = vt };
+	struct ts_tensor z, ref;
+	struct ts_st *st;
+	int err;
+
+	ts_st_open(SD_B, &st);
+	ts_st_get(st, "input.z", &z);
+	ts_st_get(st, "output.decode", &ref);
+	t.z = &z;
+	err = vaetest_configure_v(vt, &cfg, &t.dec, kv);
+	if (!err)
+		err = ts_backend_open("cpu", vt->host, 2, 1, &be_ops, &be);
+	if (ok(!err, "two CPU devices and one configured decoder")) {
+		devs[0] = be_ops->device(be, 0);
+		devs[1] = be_ops->device(be, 1);
+		ok(!ts_backend_run_spmd(devs, 2, two_rank, &t), "both decode at once");
+		ok(cmp(&t.out[0], &ref) < 1e-4 && cmp(&t.out[1], &ref) < 1e-4,
+		   "both give the golden decode");
+		be_ops->destroy(be);
+	}
+	vt->host->free(t.out[0].data);
+	vt->host->free(t.out[1].data);
+	if (t.dec)
+		vt->ops->release(t.dec);
+	ts_config_free(cfg);
+	ts_st_close(st);
+}
+
 int main(int argc, char **argv)
 {
 	struct vaetest vt;
@@ -506,6 +562,7 @@ int main(int argc, char **argv)
 	test_pipeline(&vt);
 	test_files(&vt);
 	test_cost(&vt);
+	test_two_devices(&vt);
 	test_estimate(&vt, SD_A, 0, 40, 36);
 	test_estimate(&vt, SD_A, 0, 9, 13);
 	test_estimate(&vt, TV_A, 5, 24, 20);
