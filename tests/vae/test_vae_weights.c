@@ -326,6 +326,66 @@ out:
 	unlink(path);
 }
 
+/* Weights stored as BF16 (round to nearest even), inputs and outputs left F32. */
+struct bf16_edit {
+	uint16_t *bufs[512];
+	int n;
+};
+
+static int to_bf16(void *arg, char *name, struct ts_tensor *t)
+{
+	struct bf16_edit *e = arg;
+	int64_t n = ts_tensor_numel(t);
+	const uint32_t *src = t->data;
+	uint16_t *dst;
+
+	if (!strncmp(name, "input.", 6) || !strncmp(name, "output.", 7) || t->dtype != TS_F32 ||
+	    e->n == 512)
+		return 1;
+	dst = malloc(sizeof(uint16_t) * (size_t)(n ? n : 1));
+	for (int64_t i = 0; dst && i < n; i++)
+		dst[i] = (uint16_t)((src[i] + 0x7fffu + ((src[i] >> 16) & 1u)) >> 16);
+	e->bufs[e->n++] = dst;
+	t->data = dst;
+	t->dtype = TS_BF16;
+	return 1;
+}
+
+/* A BF16 checkpoint loads (converted on upload) and decodes close to the F32 reference. */
+static void test_bf16(struct vaetest *vt)
+{
+	struct bf16_edit e = { .n = 0 };
+	char path[64], wkey[96];
+	struct dec_run r = { .vt = vt };
+	struct ts_config *cfg = NULL;
+	struct ts_st *st, *conv;
+	struct ts_tensor ref;
+	double err = INFINITY;
+
+	snprintf(path, sizeof(path), "/tmp/test_vae_bf16.%d.safetensors", (int)getpid());
+	if (ts_st_open(SD_A, &st))
+		return;
+	ok(!vaetest_rewrite(st, path, to_bf16, &e), "BF16 copy of the SD golden written");
+	ts_st_close(st);
+	for (int i = 0; i < e.n; i++)
+		free(e.bufs[i]);
+	snprintf(wkey, sizeof(wkey), "weights=%s", path);
+	if (ok(!vaetest_configure(vt, &cfg, &r.dec, wkey, "latent_scale=1", NULL),
+	       "BF16 weights configure") && !ts_st_open(path, &conv)) {
+		ts_st_get(conv, "input.z", &r.z);
+		ts_st_get(conv, "output.decode", &ref);
+		if (!vaetest_on_dev(vt, decode_on_dev, &r))
+			err = vaetest_rel_inf(r.out.data, ref.data, ts_tensor_numel(&ref));
+		/* BF16 keeps 8 bits of mantissa: about 4e-3 per weight */
+		ok(err < 5e-2, "BF16 weights decode within 5e-2 of the F32 golden (%.2e)", err);
+		vt->host->free(r.out.data);
+		ts_st_close(conv);
+		vt->ops->release(r.dec);
+	}
+	ts_config_free(cfg);
+	unlink(path);
+}
+
 int main(int argc, char **argv)
 {
 	struct vaetest vt;
@@ -339,6 +399,7 @@ int main(int argc, char **argv)
 	test_layout(&vt, 0);
 	test_layout(&vt, 1);
 	test_enc_layout(&vt);
+	test_bf16(&vt);
 	ts_log_set_sink(NULL, NULL);
 	vaetest_close(&vt);
 	return tap_done();
