@@ -373,7 +373,7 @@ static double res_macs(const struct vae_res *r, double vox)
 	return r->sc.w >= 0 ? m + conv_macs(&r->sc, vox) : m;
 }
 
-/* Multiply-accumulates of decoding a t x h x w latent (spec §5.6 when the config is Open-Sora's). */
+/* Multiply-accumulates of decoding a t x h x w latent (spec §5.6 for Open-Sora's config). */
 double tv_decode_macs(const struct tv_arch *a, int64_t t, int64_t h, int64_t w)
 {
 	const struct tv_half *d = &a->dec;

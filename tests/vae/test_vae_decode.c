@@ -416,7 +416,7 @@ static void test_files(struct vaetest *vt)
 	ts_st_close(st);
 }
 
-/* MACs of the golden SD model (ch 32, ch_mult 1,2, 2 blocks a level) on an h x w latent, by hand. */
+/* MACs of the golden SD model (ch 32, ch_mult 1,2, 2 blocks a level), counted by hand. */
 static double sd_a_macs(double h, double w)
 {
 	double p = h * w, P = 4 * p, c3 = 9;
