@@ -186,11 +186,11 @@ static int write_mp4(const struct gen_opts *o, const struct ts_tensor *img,
 
 /* Decode with the [model DEC] section the model names, on device 0 of the pool. */
 static int decode_png(struct ts_rt *rt, const struct ts_rt_model *m, const struct gen_opts *o,
-		      const struct ts_tensor *lat)
+		      const struct ts_tensor *lat, int steps)
 {
 	const char *dname = ts_cfg_str(m->sec, "decoder");
-	char secname[256], path[4096], seed[32];
-	const char *text[] = { "model", o->model, "seed", seed, NULL };
+	char secname[256], path[4096], seed[32], nsteps[16];
+	const char *text[] = { "model", o->model, "seed", seed, "steps", nsteps, NULL };
 	struct ts_section *dsec;
 	const struct ts_decoder_ops *dec;
 	struct ts_dev *dev = rt->pool->dev[0].dev;
@@ -200,6 +200,8 @@ static int decode_png(struct ts_rt *rt, const struct ts_rt_model *m, const struc
 
 	if (!dname)
 		return 0;
+	snprintf(seed, sizeof(seed), "%llu", (unsigned long long)o->p.seed);
+	snprintf(nsteps, sizeof(nsteps), "%d", steps);
 	snprintf(secname, sizeof(secname), "model %s", dname);
 	dsec = ts_config_section(rt->cfg, secname);
 	dec = dsec && ts_cfg_str(dsec, "module") ?
@@ -213,7 +215,6 @@ static int decode_png(struct ts_rt *rt, const struct ts_rt_model *m, const struc
 	if (!err)
 		err = dec->decode(inst, dev, w, lat, 0, &img);
 	if (!err && img.ndim == 5 && img.shape[0] == 1 && img.shape[1] == 3) {
-		snprintf(seed, sizeof(seed), "%llu", (unsigned long long)o->p.seed);
 		err = write_mp4(o, &img, text);
 		goto done;
 	}
@@ -223,7 +224,6 @@ static int decode_png(struct ts_rt *rt, const struct ts_rt_model *m, const struc
 	}
 	if (!err) {
 		png_path(o->out, path, sizeof(path), ".png");
-		snprintf(seed, sizeof(seed), "%llu", (unsigned long long)o->p.seed);
 		err = ts_png_write(path, img.data, (int)img.shape[1], (int)img.shape[2],
 				   (int)img.shape[3], text);
 		if (!err)
@@ -287,7 +287,8 @@ static int generate_run(int argc, char **argv)
 	if (!err) {
 		printf("latent: %s\n", o.out);
 		report(rt, idx);
-		err = decode_png(rt, m, &o, lat);
+		err = decode_png(rt, m, &o, lat,
+				 ts_engine_requests(rt->eng)->r[idx].steps_total);
 	}
 	ts_rt_close(rt);
 	return err ? 1 : 0;

@@ -4,7 +4,7 @@
  * small random DiT whose section names an SD VAE decoder writes the final
  * latent and a PNG beside it; the PNG must hold exactly the pixels the
  * decoder gives for that latent (decoded again here through vae3d.so), and
- * its tEXt chunks the model and seed.
+ * its tEXt chunks the model, seed and steps.
  */
 #include <limits.h>
 #include <sys/stat.h>
@@ -109,6 +109,7 @@ static void check_png(struct vaetest *vt, const char *lat_path, const char *png)
 	ok(bad == 0, "the PNG holds the decoded pixels (%d differ)", bad);
 	ok(!ts_png_text(png, "model", val, sizeof(val)) && !strcmp(val, "dit-tiny"), "tEXt model");
 	ok(!ts_png_text(png, "seed", val, sizeof(val)) && !strcmp(val, "11"), "tEXt seed");
+	ok(!ts_png_text(png, "steps", val, sizeof(val)) && atoi(val) > 0, "tEXt steps (%s)", val);
 out:
 	free(rgb);
 	vt->host->free(r.img.data);
