@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include <tetri/backend.h>
+#include <tetri/error.h>
 
 #include "config.h"
 #include "log.h"
@@ -237,6 +238,42 @@ static void host_dev_info(struct ts_dev *dev, struct ts_device_info *info)
 	be_of(dev)->device_info(dev, info);
 }
 
+/*
+ * Raw bytes: optional backend ops, so a backend table built before they were
+ * appended (or one without them, like sim) is refused here with a reason.
+ */
+static int has_bytes_ops(const struct ts_backend_ops *be, const char *what)
+{
+	if (TS_ABI_HAS(be, struct ts_backend_ops, download_bytes) && be->alloc_bytes &&
+	    be->upload_bytes && be->download_bytes)
+		return 1;
+	ts_err(WHO, "%s: backend '%s' has no raw byte buffers", what, be->name);
+	return 0;
+}
+
+static void *host_dev_alloc_bytes(struct ts_dev *dev, size_t bytes)
+{
+	const struct ts_backend_ops *be = be_of(dev);
+
+	return has_bytes_ops(be, "dev_alloc_bytes") ? be->alloc_bytes(dev, bytes) : NULL;
+}
+
+static int host_dev_upload_bytes(struct ts_dev *dev, void *dst, const void *src, size_t bytes)
+{
+	const struct ts_backend_ops *be = be_of(dev);
+
+	return has_bytes_ops(be, "dev_upload_bytes") ? be->upload_bytes(dev, dst, src, bytes)
+						     : TS_ENOTSUP;
+}
+
+static int host_dev_download_bytes(struct ts_dev *dev, void *dst, const void *src, size_t bytes)
+{
+	const struct ts_backend_ops *be = be_of(dev);
+
+	return has_bytes_ops(be, "dev_download_bytes") ? be->download_bytes(dev, dst, src, bytes)
+						       : TS_ENOTSUP;
+}
+
 static const struct ts_host host_api = {
 	.hdr = TS_ABI_HDR(TS_MAGIC_HOST, struct ts_host),
 	.log = host_log,
@@ -267,6 +304,9 @@ static const struct ts_host host_api = {
 	.dev_sync = host_dev_sync,
 	.dev_info = host_dev_info,
 	.rng_normal = ts_rng_normal,
+	.dev_alloc_bytes = host_dev_alloc_bytes,
+	.dev_upload_bytes = host_dev_upload_bytes,
+	.dev_download_bytes = host_dev_download_bytes,
 };
 
 const struct ts_host *ts_host_api(void)

@@ -237,6 +237,26 @@ static int cpu_copy_peer(struct ts_dev *dst_dev, void *dst, struct ts_dev *src_d
 	return 0;
 }
 
+/* Device memory is host memory here: raw bytes are a plain copy either way. */
+static int cpu_copy_bytes(const char *what, void *dst, const void *src, size_t bytes)
+{
+	if (bytes && (!dst || !src))
+		return ts_cpu_bad(what, "NULL buffer");
+	if (bytes)
+		memcpy(dst, src, bytes);
+	return 0;
+}
+
+static int cpu_upload_bytes(struct ts_dev *dev, void *dst, const void *src, size_t bytes)
+{
+	return cpu_copy_bytes("upload_bytes", dst, src, bytes);
+}
+
+static int cpu_download_bytes(struct ts_dev *dev, void *dst, const void *src, size_t bytes)
+{
+	return cpu_copy_bytes("download_bytes", dst, src, bytes);
+}
+
 /* Ops run to completion on the calling thread: nothing is ever pending. */
 static int cpu_sync(struct ts_dev *dev)
 {
@@ -262,4 +282,7 @@ const struct ts_backend_ops ts_cpu_backend_ops = {
 	.sync = cpu_sync,
 	.comm_create = ts_cpu_comm_create,
 	.comm_destroy = ts_cpu_comm_destroy,
+	.alloc_bytes = ts_cpu_alloc_bytes,
+	.upload_bytes = cpu_upload_bytes,
+	.download_bytes = cpu_download_bytes,
 };

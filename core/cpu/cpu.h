@@ -102,6 +102,7 @@ struct ts_cpu_dev *ts_cpu_dev_create(struct ts_cpu_backend *be, int index, int t
 				     size_t mem_cap);
 void ts_cpu_dev_destroy(struct ts_cpu_dev *d);
 void *ts_cpu_alloc(struct ts_dev *dev, size_t elems);
+void *ts_cpu_alloc_bytes(struct ts_dev *dev, size_t bytes);
 void ts_cpu_free(struct ts_dev *dev, void *p);
 
 int ts_cpu_comm_create(struct ts_backend *be, struct ts_dev *const *devs, int n,

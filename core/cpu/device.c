@@ -195,15 +195,14 @@ void ts_cpu_dev_destroy(struct ts_cpu_dev *d)
 /* Device memory: a 64-byte header in front of each block remembers its size. */
 #define CPU_HDR 64
 
-void *ts_cpu_alloc(struct ts_dev *dev, size_t elems)
+void *ts_cpu_alloc_bytes(struct ts_dev *dev, size_t bytes)
 {
 	struct ts_cpu_dev *d = ts_cpu_dev(dev);
-	size_t bytes, total;
+	size_t total;
 	char *p;
 
-	if (elems > (SIZE_MAX - 2 * CPU_HDR) / sizeof(float))
+	if (bytes > SIZE_MAX - 2 * CPU_HDR)
 		goto fail;
-	bytes = elems * sizeof(float);
 	total = (bytes + CPU_HDR + 63) & ~(size_t)63;
 	if (atomic_fetch_add(&d->mem_used, bytes) + bytes > d->mem_cap) {
 		atomic_fetch_sub(&d->mem_used, bytes);
@@ -218,9 +217,19 @@ void *ts_cpu_alloc(struct ts_dev *dev, size_t elems)
 	return p + CPU_HDR;
 
 fail:
-	ts_err("cpu", "device %d: cannot allocate %zu elements (%zu of %zu bytes in use)",
-	       d->base.index, elems, atomic_load(&d->mem_used), d->mem_cap);
+	ts_err("cpu", "device %d: cannot allocate %zu bytes (%zu of %zu bytes in use)",
+	       d->base.index, bytes, atomic_load(&d->mem_used), d->mem_cap);
 	return NULL;
+}
+
+void *ts_cpu_alloc(struct ts_dev *dev, size_t elems)
+{
+	if (elems > (SIZE_MAX - 2 * CPU_HDR) / sizeof(float)) {
+		ts_err("cpu", "device %d: cannot allocate %zu elements", ts_dev_base(dev)->index,
+		       elems);
+		return NULL;
+	}
+	return ts_cpu_alloc_bytes(dev, elems * sizeof(float));
 }
 
 void ts_cpu_free(struct ts_dev *dev, void *p)

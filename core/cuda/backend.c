@@ -374,6 +374,50 @@ static int be_copy_peer(struct ts_dev *dst_dev, void *dst, struct ts_dev *src_de
 	return rc;
 }
 
+/* cudaMalloc aligns to 256 bytes, enough for any dtype the ops read. */
+static void *be_alloc_bytes(struct ts_dev *dev, size_t bytes)
+{
+	void *p = NULL;
+
+	if (ts_cuda_use(dev))
+		return NULL;
+	if (TS_CU(cudaMalloc(&p, bytes ? bytes : 256)))
+		return NULL;
+	return p;
+}
+
+/*
+ * Raw bytes on the device's stream, so the copy follows the ops queued
+ * before it; the wait makes the host buffer reusable on return, as
+ * be_upload does.
+ */
+static int be_copy_bytes(struct ts_dev *dev, void *dst, const void *src, size_t bytes,
+			 enum cudaMemcpyKind kind, const char *what)
+{
+	int rc;
+
+	if (bytes && (!dst || !src))
+		return TS_CUDA_BAD(what, "bytes=%zu dst=%p src=%p", bytes, dst, src);
+	if (!bytes)
+		return 0;
+	rc = ts_cuda_use(dev);
+	if (!rc)
+		rc = TS_CU(cudaMemcpyAsync(dst, src, bytes, kind, dev->stream));
+	if (!rc)
+		rc = TS_CU(cudaStreamSynchronize(dev->stream));
+	return rc;
+}
+
+static int be_upload_bytes(struct ts_dev *dev, void *dst, const void *src, size_t bytes)
+{
+	return be_copy_bytes(dev, dst, src, bytes, cudaMemcpyHostToDevice, "upload_bytes");
+}
+
+static int be_download_bytes(struct ts_dev *dev, void *dst, const void *src, size_t bytes)
+{
+	return be_copy_bytes(dev, dst, src, bytes, cudaMemcpyDeviceToHost, "download_bytes");
+}
+
 static int be_sync(struct ts_dev *dev)
 {
 	int rc = ts_cuda_use(dev);
@@ -405,6 +449,9 @@ static const struct ts_backend_ops cuda_backend = {
 	.sync = be_sync,
 	.comm_create = ts_cuda_comm_create,
 	.comm_destroy = ts_cuda_comm_destroy,
+	.alloc_bytes = be_alloc_bytes,
+	.upload_bytes = be_upload_bytes,
+	.download_bytes = be_download_bytes,
 };
 
 TS_EXPORT const struct ts_backend_ops *ts_backend_cuda_v1(void);

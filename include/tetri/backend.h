@@ -50,6 +50,13 @@ static inline const struct ts_dev_base *ts_dev_base(const struct ts_dev *dev)
  * @comm_create: a communicator over @devs (ascending pool order, distinct),
  *               created for those members only; @bytes_out its memory cost.
  * @comm_destroy: free it (no collective in flight).
+ *
+ * Optional, appended (read only when TS_ABI_HAS covers them and non-NULL):
+ * @alloc_bytes: @bytes of device memory, aligned for any dtype, freed by @free;
+ *               NULL on failure.
+ * @upload_bytes, @download_bytes: @bytes copied unchanged host -> device and
+ *               device -> host, ordered after the device's queued work and
+ *               complete on return.
  */
 struct ts_backend_ops {
 	struct ts_abi_hdr hdr;
@@ -77,6 +84,10 @@ struct ts_backend_ops {
 	int (*comm_create)(struct ts_backend *be, struct ts_dev *const *devs, int n,
 			   struct ts_comm **out, size_t *bytes_out);
 	void (*comm_destroy)(struct ts_comm *comm);
+
+	void *(*alloc_bytes)(struct ts_dev *dev, size_t bytes);
+	int (*upload_bytes)(struct ts_dev *dev, void *dst, const void *src, size_t bytes);
+	int (*download_bytes)(struct ts_dev *dev, void *dst, const void *src, size_t bytes);
 };
 
 typedef const struct ts_backend_ops *(*ts_backend_accessor_fn)(void);

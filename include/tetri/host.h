@@ -128,6 +128,21 @@ struct ts_host {
 	 * (seed, stream). Host memory.
 	 */
 	void (*rng_normal)(uint64_t seed, uint64_t stream, uint64_t offset, float *out, int64_t n);
+
+	/*
+	 * Appended (check TS_ABI_HAS(host, struct ts_host, dev_download_bytes)):
+	 * raw device bytes, never converted, for data that is not in the device
+	 * dtype, such as struct ts_attention.key_mask (uint8 in device memory).
+	 * dev_alloc_bytes counts bytes, not elements; the block is freed with
+	 * dev_free and is aligned for any dtype. dev_upload_bytes copies @bytes
+	 * host bytes to device @dst and dev_download_bytes device @src to host
+	 * @dst, unchanged; both return once the copy is done (the host buffer may
+	 * be reused at once) and are ordered after the work queued on @dev.
+	 * A backend without byte buffers gives NULL / TS_ENOTSUP, logged.
+	 */
+	void *(*dev_alloc_bytes)(struct ts_dev *dev, size_t bytes);
+	int (*dev_upload_bytes)(struct ts_dev *dev, void *dst, const void *src, size_t bytes);
+	int (*dev_download_bytes)(struct ts_dev *dev, void *dst, const void *src, size_t bytes);
 };
 
 #endif /* TETRI_HOST_H */

@@ -24,25 +24,36 @@
 
 #include "opcheck.h"
 
-/* A key mask is bytes: the CPU's device memory is host memory; the GPU's takes a memcpy. */
+/*
+ * A key mask is bytes: each side takes it through its backend's raw byte
+ * ops (alloc_bytes, upload_bytes), and reads it back (download_bytes) to
+ * check the bytes arrived unchanged.
+ */
 static int oc_mask_upload(struct oc *oc, const uint8_t *mask, int64_t n, uint8_t *out[2])
 {
-	for (int s = 0; s < 2; s++) {
-		size_t elems = ((size_t)n + oc->side[s].esz - 1) / oc->side[s].esz;
+	uint8_t *back = malloc((size_t)n);
+	int rc = back ? 0 : TS_ENOMEM;
 
-		out[s] = oc->side[s].be_ops->alloc(oc->side[s].dev, elems);
-		if (!out[s])
-			return TS_ENOMEM;
+	for (int s = 0; s < 2 && !rc; s++) {
+		const struct ts_backend_ops *be = oc->side[s].be_ops;
+		struct ts_dev *dev = oc->side[s].dev;
+
+		if (!TS_ABI_HAS(be, struct ts_backend_ops, download_bytes) || !be->alloc_bytes ||
+		    !be->upload_bytes || !be->download_bytes) {
+			rc = TS_ENOTSUP;
+			break;
+		}
+		out[s] = be->alloc_bytes(dev, (size_t)n);
+		rc = out[s] ? be->upload_bytes(dev, out[s], mask, (size_t)n) : TS_ENOMEM;
+		if (!rc)
+			rc = be->download_bytes(dev, back, out[s], (size_t)n);
+		if (!rc && memcmp(back, mask, (size_t)n)) {
+			tap_diag("side %d: the key mask came back changed", s);
+			rc = TS_EDEVICE;
+		}
 	}
-	memcpy(out[0], mask, (size_t)n);
-	/*
-	 * From pageable memory cudaMemcpy may return before the DMA lands, and the
-	 * backend's stream does not wait for the legacy stream: synchronise.
-	 */
-	if (cudaMemcpy(out[1], mask, (size_t)n, cudaMemcpyHostToDevice) != cudaSuccess ||
-	    cudaDeviceSynchronize() != cudaSuccess)
-		return TS_EDEVICE;
-	return 0;
+	free(back);
+	return rc;
 }
 
 static void oc_mask_free(struct oc *oc, uint8_t *m[2])
