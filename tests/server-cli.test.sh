@@ -20,11 +20,12 @@ t() { # description, command...
 }
 fails() { ! "$@"; }
 
-t "serve without --config: usage error" fails $ts serve
-t "serve with a config that does not exist" fails $ts serve --config "$tmp/none.ini"
-t "serve on a non-numeric host is refused" fails $ts serve \
+# Refusals are bounded in time: a serve that starts by mistake would never exit.
+t "serve without --config: usage error" fails timeout 20 $ts serve
+t "serve with a config that does not exist" fails timeout 20 $ts serve --config "$tmp/none.ini"
+t "serve on a non-numeric host is refused" fails timeout 20 $ts serve \
 	--config tests/server/data/server.ini --listen localhost:0
-t "serve on port 99999 is refused" fails $ts serve \
+t "serve on port 99999 is refused" fails timeout 20 $ts serve \
 	--config tests/server/data/server.ini --listen 127.0.0.1:99999
 
 $ts serve --config tests/server/data/server.ini --listen 127.0.0.1:0 \
@@ -46,6 +47,9 @@ id=$(sed 's/.*"id":"\([^"]*\)".*/\1/' "$tmp/j.json")
 t "curl /metrics is Prometheus text" sh -c "curl -s -D - $url/metrics | \
 	grep -qi 'content-type: text/plain; version=0.0.4'"
 kill -TERM "$pid"
+# bounded: a drain that hung would otherwise hang the test run
+for i in $(seq 300); do kill -0 "$pid" 2> /dev/null || break; sleep 0.1; done
+kill -0 "$pid" 2> /dev/null && kill -KILL "$pid"
 wait "$pid"
 rc=$?
 pid=
