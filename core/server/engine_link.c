@@ -39,10 +39,11 @@
 
 /* --- shapes: step times of (model, size) ---------------------------------- */
 
-static int shape_fill(struct ts_server *s, struct srv_shape *sh, const struct ts_cost *c)
+/* @sh's step times from cost table @c (klass @klass); TS_ERANGE when no degree runs it. */
+int ts_srv_shape_fill(struct srv_shape *sh, const struct ts_cost *c, int klass)
 {
 	sh->cost = c;
-	sh->klass = ts_costbook_klass(s->env->costs, c);
+	sh->klass = klass;
 	sh->min_step_s = INFINITY;
 	sh->base_step_s = 0;
 	for (int i = 0; i < c->n_degrees; i++) {
@@ -99,7 +100,7 @@ static void op_shape(struct ts_server *s, struct link_op *op)
 	if (!c)
 		c = ts_sim_model_cost(s->env, m->name, op->width, op->height, 1, m->default_steps);
 	*sh = (struct srv_shape){ .model = op->model, .width = op->width, .height = op->height };
-	if (!c || shape_fill(s, sh, c)) {
+	if (!c || ts_srv_shape_fill(sh, c, ts_costbook_klass(s->env->costs, c))) {
 		op->rc = TS_ERANGE;
 		snprintf(op->msg, sizeof(op->msg), "model %s cannot run %dx%d", m->name,
 			 op->width, op->height);

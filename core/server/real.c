@@ -248,24 +248,6 @@ static int open_decoder(struct ts_server *s, struct srv_real *re, int k,
 	return err;
 }
 
-static void fill_shape(struct srv_shape *sh, const struct ts_cost *c, int klass)
-{
-	sh->cost = c;
-	sh->klass = klass;
-	sh->min_step_s = INFINITY;
-	for (int i = 0; i < c->n_degrees; i++) {
-		double t = ts_cost_step(c, i, 1);
-
-		if (!(t > 0))
-			continue;
-		if (!sh->base_step_s) {
-			sh->base_step_s = t;
-			sh->min_degree = c->degree[i];
-		}
-		sh->min_step_s = fmin(sh->min_step_s, t);
-	}
-}
-
 int ts_srv_real_shape(struct ts_server *s, int model, int w, int h, struct srv_shape *sh)
 {
 	const struct ts_api_model *am = &s->cat.m[model];
@@ -278,8 +260,7 @@ int ts_srv_real_shape(struct ts_server *s, int model, int w, int h, struct srv_s
 	if (!c)
 		return TS_ERANGE;
 	*sh = (struct srv_shape){ .model = model, .width = w, .height = h };
-	fill_shape(sh, c, ts_costbook_klass(s->rt->costs, c));
-	return sh->base_step_s > 0 ? 0 : TS_ERANGE;
+	return ts_srv_shape_fill(sh, c, ts_costbook_klass(s->rt->costs, c));
 }
 
 /* Probing sizes asks plan() about sizes it refuses: those refusals are not news. */

@@ -104,21 +104,8 @@ static int catalog_register(struct ts_server *s, struct ts_section *sec)
 		if (strcmp(c->model, name) || c->frames > 1 || m->n_sizes == TS_API_MAX_SIZES ||
 		    s->n_shapes == SRV_MAX_SHAPES)
 			continue;
-		*sh = (struct srv_shape){ .model = s->cat.n, .width = c->width, .height = c->height,
-					  .cost = c, .klass = i };
-		sh->min_step_s = INFINITY;
-		for (int k = 0; k < c->n_degrees; k++) {
-			double t = ts_cost_step(c, k, 1);
-
-			if (!(t > 0))
-				continue;
-			if (!sh->base_step_s) {
-				sh->base_step_s = t;
-				sh->min_degree = c->degree[k];
-			}
-			sh->min_step_s = fmin(sh->min_step_s, t);
-		}
-		if (!sh->base_step_s)
+		*sh = (struct srv_shape){ .model = s->cat.n, .width = c->width, .height = c->height };
+		if (ts_srv_shape_fill(sh, c, i))
 			continue;
 		s->n_shapes++;
 		m->w[m->n_sizes] = c->width;

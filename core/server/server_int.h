@@ -224,6 +224,8 @@ int ts_srv_link_start(struct ts_server *s);
 void ts_srv_link_stop(struct ts_server *s);
 /* Under mu: queue @op for the engine thread and wait until it is done. */
 void ts_srv_link_call(struct ts_server *s, struct link_op *op);
+/* @sh's step times from cost table @c (klass @klass); TS_ERANGE when no degree runs it. */
+int ts_srv_shape_fill(struct srv_shape *sh, const struct ts_cost *c, int klass);
 /* Under mu: the shape index of (model, w, h), resolved through the engine if new; < 0 on error. */
 int ts_srv_link_shape(struct ts_server *s, int model, int w, int h, struct ts_api_error *err);
 
