@@ -13,6 +13,7 @@
  * OUT/images/, and prints the SLO table. With --config naming real
  * checkpoints the same command serves those models instead.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
@@ -459,6 +460,26 @@ static int replay(const struct demo_opts *o, int port, struct pair *pairs, struc
 	return np;
 }
 
+/* A run's images replace the last run's: PNGs the demo wrote before go first. */
+static void clear_images(const char *dir)
+{
+	char path[PATH_MAX + 512];
+	struct dirent *d;
+	DIR *dp = opendir(dir);
+
+	if (!dp)
+		return;
+	while ((d = readdir(dp))) {
+		size_t n = strlen(d->d_name);
+
+		if (n < 8 || strcmp(d->d_name + n - 4, ".png") || d->d_name[3] != '-')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, d->d_name);
+		unlink(path);
+	}
+	closedir(dp);
+}
+
 static int demo_run(int argc, char **argv)
 {
 	static struct demo_req q[DEMO_MAX_REQ];
@@ -473,6 +494,7 @@ static int demo_run(int argc, char **argv)
 	if (rc)
 		return rc == 1 ? 0 : rc;
 	snprintf(img_dir, sizeof(img_dir), "%s/images", o.out);
+	clear_images(img_dir);
 	if (mkdirs(img_dir) || (!o.config && write_config(&o, cfg_path, sizeof(cfg_path)))) {
 		fprintf(stderr, "tetriserve demo: cannot prepare %s\n", o.out);
 		return 1;
