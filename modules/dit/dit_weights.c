@@ -11,117 +11,27 @@
  * Every tensor is checked for presence, dtype (F32, F16, BF16) and shape
  * before upload; a problem is logged naming the file and the key.
  */
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "dit.h"
+#include "../common/weights.h"
 
+/* A load's file and random pool (modules/common), and the model it fills. */
 struct wload {
-	const struct ts_host *host;
+	struct mc_wload io;
 	const struct dit_model *m;
-	struct ts_dev *dev;
-	struct ts_st *st;       /* NULL with random weights */
-	const char *path;
-	uint64_t n_random;      /* tensors filled so far */
-	float *pool;            /* random normals shared by the tensors */
 };
 
 #define DIT_RANDOM_SEED 0x44695444ull /* "DiTD" */
-#define DIT_POOL (1 << 20)              /* normals drawn once per load */
 
-/*
- * Random weights stand in for a checkpoint in benchmarks and profiling:
- * N(0, 1/fan_in) for matrices (activations stay around 1 through the
- * blocks, like the golden files' weights), N(0, 0.05^2) for biases. The
- * normals come from one pool read at a per-tensor offset, because drawing
- * 675M fresh normals for DiT-XL would cost more than the forward.
- */
-static int fill_random(struct wload *l, void *dst, int ndim, const int64_t *shape)
-{
-	int64_t n = 1, start;
-	float *buf;
-	double scale;
-	int err;
-
-	if (!l->pool) {
-		l->pool = l->host->alloc(sizeof(float) * DIT_POOL);
-		if (!l->pool)
-			return TS_ENOMEM;
-		l->host->rng_normal(DIT_RANDOM_SEED, 0, 0, l->pool, DIT_POOL);
-	}
-	for (int i = 0; i < ndim; i++)
-		n *= shape[i];
-	scale = ndim == 1 ? 0.05 : 1.0 / sqrt((double)(n / shape[0]));
-	buf = l->host->alloc(sizeof(float) * (size_t)n);
-	if (!buf)
-		return TS_ENOMEM;
-	start = (int64_t)((l->n_random++ * 7919u) % DIT_POOL);
-	for (int64_t i = 0; i < n; i++)
-		buf[i] = (float)(l->pool[(start + i) % DIT_POOL] * scale);
-	err = l->host->dev_upload(l->dev, dst, buf, TS_F32, n);
-	l->host->free(buf);
-	return err;
-}
-
-static void shape_str(char *buf, size_t n, int ndim, const int64_t *shape)
-{
-	size_t used = 0;
-
-	used += snprintf(buf, n, "[");
-	for (int i = 0; i < ndim && used < n; i++)
-		used += snprintf(buf + used, n - used, "%s%lld", i ? ", " : "",
-				 (long long)shape[i]);
-	if (used < n)
-		snprintf(buf + used, n - used, "]");
-}
-
-static int check(struct wload *l, const char *key, const struct ts_tensor *t, int ndim,
-		 const int64_t *shape)
-{
-	char want[128], got[128];
-	int same = t->ndim == ndim;
-
-	if (t->dtype != TS_F32 && t->dtype != TS_F16 && t->dtype != TS_BF16) {
-		l->host->log(TS_LOG_ERROR, DIT_WHO,
-			     "%s: tensor '%s' has dtype %s, expected F32, F16 or BF16", l->path,
-			     key, ts_dtype_name(t->dtype));
-		return TS_EFORMAT;
-	}
-	for (int i = 0; same && i < ndim; i++)
-		same = t->shape[i] == shape[i];
-	if (!same) {
-		shape_str(want, sizeof(want), ndim, shape);
-		shape_str(got, sizeof(got), t->ndim, t->shape);
-		l->host->log(TS_LOG_ERROR, DIT_WHO, "%s: tensor '%s' has shape %s, expected %s",
-			     l->path, key, got, want);
-		return TS_ERANGE;
-	}
-	return 0;
-}
-
-/* Upload tensor @key of shape @shape (ndim <= 4) to @dst. */
+/* Upload tensor @key of shape [d0, d1, d2, d3][:ndim] to @dst. */
 static int fetch(struct wload *l, const char *key, void *dst, int ndim, int64_t d0, int64_t d1,
 		 int64_t d2, int64_t d3)
 {
 	const int64_t shape[4] = { d0, d1, d2, d3 };
-	struct ts_tensor t;
-	int err;
 
-	if (!l->st)
-		return fill_random(l, dst, ndim, shape);
-	if (l->host->st_get(l->st, key, &t)) {
-		l->host->log(TS_LOG_ERROR, DIT_WHO, "%s: missing tensor '%s'", l->path, key);
-		return TS_ENOENT;
-	}
-	err = check(l, key, &t, ndim, shape);
-	if (err)
-		return err;
-	err = l->host->dev_upload(l->dev, dst, t.data, t.dtype, ts_tensor_numel(&t));
-	if (err)
-		l->host->log(TS_LOG_ERROR, DIT_WHO, "%s: upload of '%s' failed: %s", l->path, key,
-			     ts_strerror(err));
-	return err;
+	return mc_wload_fetch(&l->io, key, dst, ndim, shape);
 }
 
 /* Carve the arena (or only count it when @base is NULL); returns elements. */
@@ -256,17 +166,19 @@ static int load_pos(struct wload *l, struct dit_weights *w, const char *key)
 	float *pos;
 	int err;
 
-	if (l->st && !l->host->st_get(l->st, key, &t)) {
-		err = check(l, key, &t, 3, shape);
+	const struct ts_host *host = l->io.host;
+
+	if (l->io.st && !host->st_get(l->io.st, key, &t)) {
+		err = mc_wload_check(&l->io, key, &t, 3, shape);
 		if (err)
 			return err;
 	}
-	pos = l->host->alloc((size_t)(m->tokens * m->hidden) * sizeof(float));
+	pos = host->alloc((size_t)(m->tokens * m->hidden) * sizeof(float));
 	if (!pos)
 		return TS_ENOMEM;
 	dit_pos_embed(pos, m->hidden, m->grid);
-	err = l->host->dev_upload(l->dev, w->pos, pos, TS_F32, m->tokens * m->hidden);
-	l->host->free(pos);
+	err = host->dev_upload(l->io.dev, w->pos, pos, TS_F32, m->tokens * m->hidden);
+	host->free(pos);
 	return err;
 }
 
@@ -293,23 +205,24 @@ static int load_outer(struct wload *l, struct dit_weights *w, const struct outer
 
 static int detect_layout(struct wload *l, enum dit_layout *out)
 {
+	const struct ts_host *host = l->io.host;
 	struct ts_tensor t;
 
-	if (l->m->layout != DIT_LAYOUT_AUTO || !l->st) {
+	if (l->m->layout != DIT_LAYOUT_AUTO || !l->io.st) {
 		*out = l->m->layout;
 		return 0;
 	}
-	if (!l->host->st_get(l->st, original_keys.x_w, &t)) {
+	if (!host->st_get(l->io.st, original_keys.x_w, &t)) {
 		*out = DIT_LAYOUT_ORIGINAL;
 		return 0;
 	}
-	if (!l->host->st_get(l->st, diffusers_keys.x_w, &t)) {
+	if (!host->st_get(l->io.st, diffusers_keys.x_w, &t)) {
 		*out = DIT_LAYOUT_DIFFUSERS;
 		return 0;
 	}
-	l->host->log(TS_LOG_ERROR, DIT_WHO,
-		     "%s: missing tensor '%s' (original layout) or '%s' (diffusers layout)",
-		     l->path, original_keys.x_w, diffusers_keys.x_w);
+	host->log(TS_LOG_ERROR, DIT_WHO,
+		  "%s: missing tensor '%s' (original layout) or '%s' (diffusers layout)",
+		  l->io.path, original_keys.x_w, diffusers_keys.x_w);
 	return TS_ENOENT;
 }
 
@@ -334,7 +247,11 @@ int dit_load(void *model, struct ts_dev *dev, void **weights)
 {
 	const struct dit_model *m = model;
 	const struct ts_host *host = m->host;
-	struct wload l = { .host = host, .m = m, .dev = dev, .path = m->weights };
+	struct wload l = {
+		.io = { .host = host, .dev = dev, .path = m->weights, .who = DIT_WHO,
+			.seed = DIT_RANDOM_SEED },
+		.m = m,
+	};
 	struct dit_weights *w;
 	size_t esz = ts_dtype_size(host->dev_ops(dev)->dtype);
 	int64_t elems = carve(m, NULL, NULL, esz);
@@ -352,24 +269,17 @@ int dit_load(void *model, struct ts_dev *dev, void **weights)
 	}
 	w->arena = host->dev_alloc(dev, (size_t)elems);
 	if (!w->arena) {
-		host->log(TS_LOG_ERROR, DIT_WHO, "%s: no device memory for %lld weights", l.path,
-			  (long long)elems);
+		host->log(TS_LOG_ERROR, DIT_WHO, "%s: no device memory for %lld weights",
+			  l.io.path, (long long)elems);
 		err = TS_ENOMEM;
 		goto free_blk;
 	}
 	carve(m, w, w->arena, esz);
-	if (!m->random_weights) {
-		err = host->st_open(l.path, &l.st);
-		if (err) {
-			host->log(TS_LOG_ERROR, DIT_WHO, "%s: cannot open weights: %s", l.path,
-				  ts_strerror(err));
-			goto free_arena;
-		}
-	}
+	err = mc_wload_open(&l.io, m->random_weights);
+	if (err)
+		goto free_arena;
 	err = load_all(&l, w, esz);
-	if (l.st)
-		host->st_close(l.st);
-	host->free(l.pool);
+	mc_wload_close(&l.io);
 	if (err)
 		goto free_arena;
 	*weights = w;

@@ -11,118 +11,29 @@
 #include <string.h>
 
 #include "stdit.h"
+#include "../common/weights.h"
 
+/* A load's file and random pool (modules/common), and the model it fills. */
 struct wload {
-	const struct ts_host *host;
+	struct mc_wload io;
 	const struct stdit_model *m;
-	struct ts_dev *dev;
-	struct ts_st *st;       /* NULL with random weights */
-	const char *path;
-	uint64_t n_random;
-	float *pool;
 };
 
 #define ST_RANDOM_SEED 0x53544433ull /* "STD3" */
-#define ST_POOL (1 << 20)
 
-/*
- * Random weights stand in for a checkpoint in benchmarks: N(0, 1/fan_in) for
- * matrices, N(0, 0.05^2) for vectors, from one pool of normals read at a
- * per-tensor offset (drawing a billion fresh normals would cost more than a
- * forward).
- */
-static int fill_random(struct wload *l, void *dst, int ndim, const int64_t *shape)
-{
-	int64_t n = 1, start;
-	double scale;
-	float *buf;
-	int err;
-
-	if (!l->pool) {
-		l->pool = l->host->alloc(sizeof(float) * ST_POOL);
-		if (!l->pool)
-			return TS_ENOMEM;
-		l->host->rng_normal(ST_RANDOM_SEED, 0, 0, l->pool, ST_POOL);
-	}
-	for (int i = 0; i < ndim; i++)
-		n *= shape[i];
-	scale = ndim == 1 ? 0.05 : 1.0 / sqrt((double)(n / shape[0]));
-	buf = l->host->alloc(sizeof(float) * (size_t)n);
-	if (!buf)
-		return TS_ENOMEM;
-	start = (int64_t)((l->n_random++ * 7919u) % ST_POOL);
-	for (int64_t i = 0; i < n; i++)
-		buf[i] = (float)(l->pool[(start + i) % ST_POOL] * scale);
-	err = l->host->dev_upload(l->dev, dst, buf, TS_F32, n);
-	l->host->free(buf);
-	return err;
-}
-
-static void shape_str(char *buf, size_t n, int ndim, const int64_t *shape)
-{
-	size_t used = (size_t)snprintf(buf, n, "[");
-
-	for (int i = 0; i < ndim && used < n; i++)
-		used += (size_t)snprintf(buf + used, n - used, "%s%lld", i ? ", " : "",
-					 (long long)shape[i]);
-	if (used < n)
-		snprintf(buf + used, n - used, "]");
-}
-
-static int check(struct wload *l, const char *key, const struct ts_tensor *t, int ndim,
-		 const int64_t *shape)
-{
-	char want[128], got[128];
-	int same = t->ndim == ndim;
-
-	if (t->dtype != TS_F32 && t->dtype != TS_F16 && t->dtype != TS_BF16) {
-		l->host->log(TS_LOG_ERROR, ST_WHO,
-			     "%s: tensor '%s' has dtype %s, expected F32, F16 or BF16", l->path,
-			     key, ts_dtype_name(t->dtype));
-		return TS_EFORMAT;
-	}
-	for (int i = 0; same && i < ndim; i++)
-		same = t->shape[i] == shape[i];
-	if (!same) {
-		shape_str(want, sizeof(want), ndim, shape);
-		shape_str(got, sizeof(got), t->ndim, t->shape);
-		l->host->log(TS_LOG_ERROR, ST_WHO, "%s: tensor '%s' has shape %s, expected %s",
-			     l->path, key, got, want);
-		return TS_ERANGE;
-	}
-	return 0;
-}
-
-/* Upload tensor @key of shape @shape[ndim] to @dst. */
 static int fetch(struct wload *l, const char *key, void *dst, int ndim, const int64_t *shape)
 {
-	struct ts_tensor t;
-	int err;
-
-	if (!l->st)
-		return fill_random(l, dst, ndim, shape);
-	if (l->host->st_get(l->st, key, &t)) {
-		l->host->log(TS_LOG_ERROR, ST_WHO, "%s: missing tensor '%s'", l->path, key);
-		return TS_ENOENT;
-	}
-	err = check(l, key, &t, ndim, shape);
-	if (!err)
-		err = l->host->dev_upload(l->dev, dst, t.data, t.dtype, ts_tensor_numel(&t));
-	return err;
+	return mc_wload_fetch(&l->io, key, dst, ndim, shape);
 }
 
 static int mat(struct wload *l, const char *key, void *dst, int64_t rows, int64_t cols)
 {
-	const int64_t s[2] = { rows, cols };
-
-	return fetch(l, key, dst, 2, s);
+	return mc_wload_mat(&l->io, key, dst, rows, cols);
 }
 
 static int vec(struct wload *l, const char *key, void *dst, int64_t n)
 {
-	const int64_t s[1] = { n };
-
-	return fetch(l, key, dst, 1, s);
+	return mc_wload_vec(&l->io, key, dst, n);
 }
 
 /* Carve the arena (or only count it when @base is NULL); returns elements. */
@@ -223,15 +134,17 @@ static int load_rope(struct wload *l, struct stdit_weights *w)
 	float *f;
 	int err;
 
-	if (l->st && !l->host->st_get(l->st, "rope.freqs", &t))
+	const struct ts_host *host = l->io.host;
+
+	if (l->io.st && !host->st_get(l->io.st, "rope.freqs", &t))
 		return fetch(l, "rope.freqs", w->rope, 1, shape);
-	f = l->host->alloc(sizeof(float) * (size_t)n);
+	f = host->alloc(sizeof(float) * (size_t)n);
 	if (!f)
 		return TS_ENOMEM;
 	for (int64_t i = 0; i < n; i++)
 		f[i] = (float)(1.0 / pow(l->m->rope_theta, (double)(2 * i) / l->m->head_dim));
-	err = l->host->dev_upload(l->dev, w->rope, f, TS_F32, n);
-	l->host->free(f);
+	err = host->dev_upload(l->io.dev, w->rope, f, TS_F32, n);
+	host->free(f);
 	return err;
 }
 
@@ -283,7 +196,11 @@ int stdit_load(void *model, struct ts_dev *dev, void **weights)
 {
 	const struct stdit_model *m = model;
 	const struct ts_host *host = m->host;
-	struct wload l = { .host = host, .m = m, .dev = dev, .path = m->weights };
+	struct wload l = {
+		.io = { .host = host, .dev = dev, .path = m->weights, .who = ST_WHO,
+			.seed = ST_RANDOM_SEED },
+		.m = m,
+	};
 	size_t esz = ts_dtype_size(host->dev_ops(dev)->dtype);
 	int64_t elems = carve(m, NULL, NULL, esz);
 	struct stdit_weights *w;
@@ -302,24 +219,17 @@ int stdit_load(void *model, struct ts_dev *dev, void **weights)
 	w->tblk = w->sblk + m->depth;
 	w->arena = host->dev_alloc(dev, (size_t)elems);
 	if (!w->arena) {
-		host->log(TS_LOG_ERROR, ST_WHO, "%s: no device memory for %lld weights", l.path,
-			  (long long)elems);
+		host->log(TS_LOG_ERROR, ST_WHO, "%s: no device memory for %lld weights",
+			  l.io.path, (long long)elems);
 		err = TS_ENOMEM;
 		goto free_blk;
 	}
 	carve(m, w, w->arena, esz);
-	if (!m->random_weights) {
-		err = host->st_open(l.path, &l.st);
-		if (err) {
-			host->log(TS_LOG_ERROR, ST_WHO, "%s: cannot open weights: %s", l.path,
-				  ts_strerror(err));
-			goto free_arena;
-		}
-	}
+	err = mc_wload_open(&l.io, m->random_weights);
+	if (err)
+		goto free_arena;
 	err = load_all(&l, w);
-	if (l.st)
-		host->st_close(l.st);
-	host->free(l.pool);
+	mc_wload_close(&l.io);
 	if (err)
 		goto free_arena;
 	*weights = w;
