@@ -34,7 +34,7 @@ static int run_case(const char *in, const char *out, int degree)
 	char cmd[8 * PATH_MAX];
 
 	snprintf(cmd, sizeof(cmd), "'%s/tetriserve' run-case '%s' --out '%s' --degree %d --threads 1",
-		 dt_builddir, in, out, degree);
+		 mt_builddir, in, out, degree);
 	return system(cmd);
 }
 
@@ -54,8 +54,8 @@ static int compare(const char *name, struct ts_st *gold, struct ts_st *got, int 
 		ts_st_get(gold, key, &g);
 		n = ts_tensor_numel(&g);
 		if (!ts_st_get(got, key, &o) && ts_tensor_numel(&o) == n && o.dtype == TS_F32) {
-			l2 = dt_rel_l2(o.data, g.data, n);
-			inf = dt_rel_inf(o.data, g.data, n);
+			l2 = mt_rel_l2(o.data, g.data, n);
+			inf = mt_rel_inf(o.data, g.data, n);
 		}
 		bad += !ok(l2 < DT_TOL && inf < DT_TOL, "case %s degree %d %s: rel L2 %.2e, max %.2e",
 			   name, degree, key, l2, inf);
@@ -79,7 +79,7 @@ static void check_case(const char *name)
 
 		if (heads % k)
 			continue;
-		snprintf(out, sizeof(out), "%s/%s_%d.safetensors", dt_tmp, strrchr(name, '/') + 1, k);
+		snprintf(out, sizeof(out), "%s/%s_%d.safetensors", mt_tmp, strrchr(name, '/') + 1, k);
 		if (!ok(run_case(in, out, k) == 0, "run-case %s --degree %d", name, k))
 			continue;
 		if (!ok(ts_st_open(out, &got) == 0, "open result %s", out))
@@ -96,11 +96,11 @@ static void check_refused(void)
 	char in[PATH_MAX], out[2 * PATH_MAX], cmd[8 * PATH_MAX];
 
 	snprintf(in, sizeof(in), "%s/b.safetensors", DT_GOLDEN);
-	snprintf(out, sizeof(out), "%s/refused.safetensors", dt_tmp);
+	snprintf(out, sizeof(out), "%s/refused.safetensors", mt_tmp);
 	snprintf(cmd, sizeof(cmd), "'%s/tetriserve' run-case '%s' --out '%s' --degree 4 2>'%s/err'",
-		 dt_builddir, in, out, dt_tmp);
+		 mt_builddir, in, out, mt_tmp);
 	ok(system(cmd) != 0 && access(out, F_OK) != 0, "degree 4 with 6 heads is refused");
-	snprintf(cmd, sizeof(cmd), "grep -q 'must divide num_heads 6' '%s/err'", dt_tmp);
+	snprintf(cmd, sizeof(cmd), "grep -q 'must divide num_heads 6' '%s/err'", mt_tmp);
 	ok(system(cmd) == 0, "the refusal says the degree must divide the heads");
 }
 
@@ -109,22 +109,22 @@ static void check_cli(void)
 {
 	char cmd[8 * PATH_MAX], out[2 * PATH_MAX];
 
-	snprintf(out, sizeof(out), "%s/cli.safetensors", dt_tmp);
+	snprintf(out, sizeof(out), "%s/cli.safetensors", mt_tmp);
 	snprintf(cmd, sizeof(cmd), "'%s/tetriserve' run-case %s/a.safetensors >/dev/null 2>&1",
-		 dt_builddir, DT_GOLDEN);
+		 mt_builddir, DT_GOLDEN);
 	ok(WEXITSTATUS(system(cmd)) == 2, "run-case without --out prints its usage");
 	snprintf(cmd, sizeof(cmd), "'%s/tetriserve' run-case %s/a.safetensors --out '%s' "
-		 "--degree 0 >/dev/null 2>&1", dt_builddir, DT_GOLDEN, out);
+		 "--degree 0 >/dev/null 2>&1", mt_builddir, DT_GOLDEN, out);
 	ok(WEXITSTATUS(system(cmd)) == 2, "--degree 0 prints the usage");
 	snprintf(cmd, sizeof(cmd), "'%s/tetriserve' run-case '%s/none.safetensors' --out '%s' "
-		 "2>'%s/err'", dt_builddir, dt_tmp, out, dt_tmp);
+		 "2>'%s/err'", mt_builddir, mt_tmp, out, mt_tmp);
 	ok(WEXITSTATUS(system(cmd)) == 1 && access(out, F_OK) != 0, "a missing case file fails");
-	snprintf(cmd, sizeof(cmd), "grep -q 'none.safetensors' '%s/err'", dt_tmp);
+	snprintf(cmd, sizeof(cmd), "grep -q 'none.safetensors' '%s/err'", mt_tmp);
 	ok(system(cmd) == 0, "the error names the file");
 	snprintf(cmd, sizeof(cmd), "'%s/tetriserve' run-case %s/a.safetensors --out '%s' "
-		 "--backend nosuch 2>'%s/err'", dt_builddir, DT_GOLDEN, out, dt_tmp);
+		 "--backend nosuch 2>'%s/err'", mt_builddir, DT_GOLDEN, out, mt_tmp);
 	ok(WEXITSTATUS(system(cmd)) == 1 && access(out, F_OK) != 0, "an unknown backend fails");
-	snprintf(cmd, sizeof(cmd), "grep -q \"unknown backend 'nosuch'\" '%s/err'", dt_tmp);
+	snprintf(cmd, sizeof(cmd), "grep -q \"unknown backend 'nosuch'\" '%s/err'", mt_tmp);
 	ok(system(cmd) == 0, "the error names the backend");
 }
 

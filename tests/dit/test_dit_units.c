@@ -130,7 +130,7 @@ static void check_updates(void)
 static const char *const xl_keys[] = { "random_weights=true", "variant=DiT-XL/2", NULL };
 
 /* plan: XL/2 at 256 px allows 1..16, sampling refusals name the problem. */
-static void check_plan(struct dt_rig *r)
+static void check_plan(struct mt_rig *r)
 {
 	struct ts_req_params p = { .class_label = 207, .steps = 50 };
 	struct ts_work w;
@@ -140,32 +140,32 @@ static void check_plan(struct dt_rig *r)
 	   w.n_degrees == 5 && !memcmp(w.degrees, degrees, sizeof(degrees)) && w.steps == 50,
 	   "XL/2 256 px: 256 tokens, degrees 1 2 4 8 16");
 	ok(strstr(w.klass_key, "cfg1") != NULL, "guidance 4 (the default) is in the klass key");
-	dt_capture();
+	mt_capture();
 	p.class_label = 1000;
-	ok(r->ops->plan(r->model, &p, &w) != 0 && dt_logged("class_label 1000 out of"),
+	ok(r->ops->plan(r->model, &p, &w) != 0 && mt_logged("class_label 1000 out of"),
 	   "label 1000 (the null row) is not a class");
 	p.class_label = 1;
 	p.sampler = "euler";
-	ok(r->ops->plan(r->model, &p, &w) != 0 && dt_logged("unknown sampler 'euler'"),
+	ok(r->ops->plan(r->model, &p, &w) != 0 && mt_logged("unknown sampler 'euler'"),
 	   "an unknown sampler is refused");
 	p.sampler = "ddpm";
 	p.steps = 1;
-	ok(r->ops->plan(r->model, &p, &w) != 0 && dt_logged("at least 2 steps"),
+	ok(r->ops->plan(r->model, &p, &w) != 0 && mt_logged("at least 2 steps"),
 	   "ddpm with one step is refused (upstream needs two)");
 	p.sampler = "ddim";
 	ok(!r->ops->plan(r->model, &p, &w), "ddim with one step is fine");
-	dt_release();
+	mt_release();
 }
 
 /* cost: the spec's GMACs per forward (§1.1) and the degree split. */
-static void check_cost(struct dt_rig *r)
+static void check_cost(struct mt_rig *r)
 {
 	struct ts_device_info dev = { .kind = "H100", .peak_flops = 1e15, .link_bytes_s = 1e18,
 				      .link_latency_s = 1e-12 };
 	struct ts_req_params p = { .class_label = 1, .guidance = 1.0f };
 	struct ts_work w, wc;
 	static const char *const b2_keys[] = { "random_weights=true", "variant=DiT-B/2", NULL };
-	struct dt_rig s2 = { .host = r->host, .ops = r->ops };
+	struct mt_rig s2 = { .host = r->host, .ops = r->ops };
 	double xl, s, c1, c2, c16;
 
 	r->ops->plan(r->model, &p, &w);
@@ -202,7 +202,7 @@ out:
 
 int main(int argc, char **argv)
 {
-	struct dt_rig r = { 0 };
+	struct mt_rig r = { 0 };
 
 	dt_init(argv[0]);
 	check_timesteps();

@@ -19,7 +19,7 @@ static int try_load(const char *file, const char *layout)
 {
 	char w[PATH_MAX + 16], l[64];
 	const char *kv[16];
-	struct dt_rig r;
+	struct mt_rig r;
 	int n = 0, err;
 
 	snprintf(w, sizeof(w), "weights=%s", file);
@@ -30,7 +30,7 @@ static int try_load(const char *file, const char *layout)
 		kv[n++] = arch[i];
 	kv[n] = NULL;
 	err = dt_rig_open(&r, 1, kv);
-	dt_rig_close(&r);
+	mt_rig_close(&r);
 	return err;
 }
 
@@ -58,14 +58,14 @@ static void refused(const char *what, const char *file, const char *key)
 {
 	int err;
 
-	dt_capture();
+	mt_capture();
 	err = try_load(file, "auto");
-	dt_release();
+	mt_release();
 	ok(err != 0, "%s: refused", what);
-	ok(dt_logged(file) && dt_logged(key), "%s: the message names the file and '%s'", what,
+	ok(mt_logged(file) && mt_logged(key), "%s: the message names the file and '%s'", what,
 	   key);
-	if (!dt_logged(file) || !dt_logged(key))
-		tap_diag("log was: %s", dt_log);
+	if (!mt_logged(file) || !mt_logged(key))
+		tap_diag("log was: %s", mt_log);
 }
 
 static void bad_files(void)
@@ -76,20 +76,20 @@ static void bad_files(void)
 	size_t n, total = 0, keep;
 	long size;
 
-	dt_path(path, sizeof(path), "missing.safetensors");
+	mt_path(path, sizeof(path), "missing.safetensors");
 	ok(!dt_rewrite(src, path, drop_key, "blocks.1.mlp.fc2.weight"), "write a file without a key");
 	refused("missing key", path, "blocks.1.mlp.fc2.weight");
 
-	dt_path(path, sizeof(path), "shape.safetensors");
+	mt_path(path, sizeof(path), "shape.safetensors");
 	ok(!dt_rewrite(src, path, halve_shape, "blocks.0.attn.proj.weight"), "write a bad shape");
 	refused("wrong shape", path, "blocks.0.attn.proj.weight");
 
-	dt_path(path, sizeof(path), "dtype.safetensors");
+	mt_path(path, sizeof(path), "dtype.safetensors");
 	ok(!dt_rewrite(src, path, make_i32, "t_embedder.mlp.0.bias"), "write a bad dtype");
 	refused("wrong dtype", path, "t_embedder.mlp.0.bias");
 
 	/* the last tensor in the data section is the label table (keys are sorted) */
-	dt_path(path, sizeof(path), "truncated.safetensors");
+	mt_path(path, sizeof(path), "truncated.safetensors");
 	in = fopen(src, "rb");
 	out = fopen(path, "wb");
 	fseek(in, 0, SEEK_END);
@@ -199,9 +199,9 @@ static int case_matches(const char *file, double tol, const char *what)
 	struct ts_st *gold, *got;
 	double worst = INFINITY;
 
-	dt_path(out, sizeof(out), "out.safetensors");
+	mt_path(out, sizeof(out), "out.safetensors");
 	snprintf(cmd, sizeof(cmd), "'%s/tetriserve' run-case '%s' --out '%s' --degree 2 --threads 1",
-		 dt_builddir, file, out);
+		 mt_builddir, file, out);
 	if (system(cmd) || ts_st_open(out, &got))
 		return ok(0, "%s: run-case", what);
 	ts_st_open(src, &gold);
@@ -216,7 +216,7 @@ static int case_matches(const char *file, double tol, const char *what)
 		if (ts_st_get(got, key, &o) || ts_tensor_numel(&o) != ts_tensor_numel(&g))
 			worst = INFINITY;
 		else
-			worst = fmax(worst, dt_rel_l2(o.data, g.data, ts_tensor_numel(&g)));
+			worst = fmax(worst, mt_rel_l2(o.data, g.data, ts_tensor_numel(&g)));
 	}
 	ts_st_close(gold);
 	ts_st_close(got);
@@ -238,7 +238,7 @@ static int write_diffusers(const char *path)
 	const char *meta[5];
 	int n, err;
 
-	dt_path(tmp, sizeof(tmp), "renamed.safetensors");
+	mt_path(tmp, sizeof(tmp), "renamed.safetensors");
 	err = dt_rewrite(src, tmp, diffusers_edit, &d);
 	if (!err)
 		err = ts_st_open(tmp, &st);
@@ -270,13 +270,13 @@ static void layouts(void)
 {
 	char path[PATH_MAX + 32];
 
-	dt_path(path, sizeof(path), "diffusers.safetensors");
+	mt_path(path, sizeof(path), "diffusers.safetensors");
 	if (ok(!write_diffusers(path), "golden a in diffusers' key layout")) {
 		case_matches(path, 1e-4, "diffusers layout");
-		dt_capture();
-		ok(try_load(path, "original") != 0 && dt_logged("x_embedder.proj.weight"),
+		mt_capture();
+		ok(try_load(path, "original") != 0 && mt_logged("x_embedder.proj.weight"),
 		   "layout=original on a diffusers file names the missing key");
-		dt_release();
+		mt_release();
 	}
 	for (int i = 0; i < n_names; i++)
 		free(names_to_free[i]);
@@ -349,7 +349,7 @@ static void half_files(void)
 		char what[32];
 
 		snprintf(what, sizeof(what), "%s weights", kinds[i].name);
-		dt_path(path, sizeof(path), "half.safetensors");
+		mt_path(path, sizeof(path), "half.safetensors");
 		if (ok(!dt_rewrite(src, path, narrow, &dt), "golden a with %s", what))
 			case_matches(path, kinds[i].tol, what);
 	}

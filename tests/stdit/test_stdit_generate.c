@@ -25,7 +25,7 @@ static int module_dir(const char *dir)
 	if (mkdir(dir, 0700))
 		return -1;
 	for (int i = 0; i < 3; i++) {
-		snprintf(so, sizeof(so), "%s/modules/%s.so", st_builddir, mods[i]);
+		snprintf(so, sizeof(so), "%s/modules/%s.so", mt_builddir, mods[i]);
 		snprintf(link, sizeof(link), "%s/%s.so", dir, mods[i]);
 		if (!realpath(so, abs) || symlink(abs, link))
 			return -1;
@@ -73,7 +73,7 @@ static int generate(const char *ini, const char *out, const char *degrees, const
 
 	snprintf(cmd, sizeof(cmd), "'%s/tetriserve' generate --config '%s' --model opensora "
 		 "--out '%s' --size 64x64 --frames 17 --seed 5 --degrees %s >'%s' 2>&1",
-		 st_builddir, ini, out, degrees, log);
+		 mt_builddir, ini, out, degrees, log);
 	return system(cmd);
 }
 
@@ -128,13 +128,13 @@ int main(int argc, char **argv)
 	float *one = NULL, *mixed = NULL;
 
 	st_init(argv[0]);
-	snprintf(dir, sizeof(dir), "%.200s/modules", st_tmp);
-	snprintf(ini, sizeof(ini), "%.200s/gen.ini", st_tmp);
-	snprintf(cap, sizeof(cap), "%.200s/caption.safetensors", st_tmp);
-	snprintf(a, sizeof(a), "%.200s/one.safetensors", st_tmp);
-	snprintf(b, sizeof(b), "%.200s/mixed.safetensors", st_tmp);
-	snprintf(mp4, sizeof(mp4), "%.200s/mixed.mp4", st_tmp);
-	snprintf(log, sizeof(log), "%.200s/generate.log", st_tmp);
+	snprintf(dir, sizeof(dir), "%.200s/modules", mt_tmp);
+	snprintf(ini, sizeof(ini), "%.200s/gen.ini", mt_tmp);
+	snprintf(cap, sizeof(cap), "%.200s/caption.safetensors", mt_tmp);
+	snprintf(a, sizeof(a), "%.200s/one.safetensors", mt_tmp);
+	snprintf(b, sizeof(b), "%.200s/mixed.safetensors", mt_tmp);
+	snprintf(mp4, sizeof(mp4), "%.200s/mixed.mp4", mt_tmp);
+	snprintf(log, sizeof(log), "%.200s/generate.log", mt_tmp);
 	if (!ok(!module_dir(dir) && !write_caption(cap) && !write_ini(ini, dir, cap),
 		"config, caption file and module folder"))
 		return tap_done();
@@ -145,7 +145,7 @@ int main(int argc, char **argv)
 	one = read_latent(a);
 	mixed = read_latent(b);
 	if (ok(one && mixed, "both latents are [1, 4, 5, 8, 8]")) {
-		double e = st_rel_l2(mixed, one, 320);
+		double e = mt_rel_l2(mixed, one, 320);
 
 		ok(e < 1e-4, "degrees 1,2,4,1 through the engine = degree 1: rel L2 %.2e", e);
 	}

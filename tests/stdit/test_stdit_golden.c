@@ -51,8 +51,8 @@ static int run_case(const char *in, const char *out, int degree)
 	char cmd[8 * PATH_MAX];
 
 	snprintf(cmd, sizeof(cmd), "'%s/tetriserve' run-case '%s' --out '%s' --degree %d "
-		 "--threads 1 --module-path '%s/modules' >/dev/null 2>&1", st_builddir, in, out,
-		 degree, st_builddir);
+		 "--threads 1 --module-path '%s/modules' >/dev/null 2>&1", mt_builddir, in, out,
+		 degree, mt_builddir);
 	return system(cmd);
 }
 
@@ -78,8 +78,8 @@ static void compare(const char *name, struct ts_st *gold, struct ts_st *got, int
 			if (a && b) {
 				memcpy(a, o.data, bytes);
 				memcpy(b, g.data, bytes);
-				l2 = st_rel_l2(a, b, n);
-				inf = st_rel_inf(a, b, n);
+				l2 = mt_rel_l2(a, b, n);
+				inf = mt_rel_inf(a, b, n);
 			}
 			free(a);
 			free(b);
@@ -106,7 +106,7 @@ static void check_case(const char *name)
 
 		if (heads % k || k > S)
 			continue;
-		snprintf(out, sizeof(out), "%s/%s_%d.safetensors", st_tmp, strrchr(name, '/') + 1, k);
+		snprintf(out, sizeof(out), "%s/%s_%d.safetensors", mt_tmp, strrchr(name, '/') + 1, k);
 		if (!ok(run_case(in, out, k) == 0, "run-case %s --degree %d", name, k))
 			continue;
 		if (!ok(ts_st_open(out, &got) == 0, "open result %s", out))
@@ -122,12 +122,12 @@ static void check_refused(void)
 {
 	char out[2 * PATH_MAX], cmd[8 * PATH_MAX];
 
-	snprintf(out, sizeof(out), "%s/refused.safetensors", st_tmp);
+	snprintf(out, sizeof(out), "%s/refused.safetensors", mt_tmp);
 	snprintf(cmd, sizeof(cmd), "'%s/tetriserve' run-case %s/d.safetensors --out '%s' "
-		 "--degree 4 --module-path '%s/modules' 2>'%s/err'", st_builddir, ST_OURS, out,
-		 st_builddir, st_tmp);
+		 "--degree 4 --module-path '%s/modules' 2>'%s/err'", mt_builddir, ST_OURS, out,
+		 mt_builddir, mt_tmp);
 	ok(system(cmd) != 0 && access(out, F_OK) != 0, "degree 4 with 2 heads is refused");
-	snprintf(cmd, sizeof(cmd), "grep -q 'must divide num_heads 2' '%s/err'", st_tmp);
+	snprintf(cmd, sizeof(cmd), "grep -q 'must divide num_heads 2' '%s/err'", mt_tmp);
 	ok(system(cmd) == 0, "the refusal says the degree must divide the heads");
 }
 
@@ -157,14 +157,14 @@ static void check_broken(const char *key, char how, const char *expect, const ch
 			n++;
 		}
 	}
-	snprintf(in, sizeof(in), "%.200s/broken.safetensors", st_tmp);
-	snprintf(out, sizeof(out), "%.200s/broken_out.safetensors", st_tmp);
+	snprintf(in, sizeof(in), "%.200s/broken.safetensors", mt_tmp);
+	snprintf(out, sizeof(out), "%.200s/broken_out.safetensors", mt_tmp);
 	ok(!ts_st_write(in, t, n, meta), "write case b with %s %s", key,
 	   how == 'w' ? "reshaped" : "dropped");
 	ts_st_close(st);
 	snprintf(cmd, sizeof(cmd), "'%s/tetriserve' run-case '%s' --out '%s' --module-path "
-		 "'%s/modules' 2>'%s/err'; grep -qF \"%s\" '%s/err'", st_builddir, in, out,
-		 st_builddir, st_tmp, expect, st_tmp);
+		 "'%s/modules' 2>'%s/err'; grep -qF \"%s\" '%s/err'", mt_builddir, in, out,
+		 mt_builddir, mt_tmp, expect, mt_tmp);
 	ok(system(cmd) == 0 && access(out, F_OK) != 0, "%s", what);
 	unlink(in);
 }
