@@ -9,131 +9,60 @@
  *   bench_dit [--variant DiT-XL/2] [--input-size 32] [--threads 2] [--reps 3]
  */
 #include <getopt.h>
-#include <libgen.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
 #include <tetri/tetri.h>
 
-#include "backend.h"
 #include "config.h"
 #include "log.h"
 #include "registry.h"
+#include "../common/bench.h"
+#include "../common/bench_model.h"
 
 struct bench {
-	const struct ts_host *host;
-	const struct ts_model_ops *ops;
-	const struct ts_backend_ops *be_ops;
-	struct ts_backend *be;
-	struct ts_dev *dev;
-	struct ts_comm *comm;
+	struct bench_model m;
 	struct ts_config *cfg;
-	void *model, *weights, *state, *latent, *scratch;
-	struct ts_req_params p;
-	struct ts_work w;
-	size_t scratch_bytes;
-	int step;
 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* Peak resident set (VmHWM) in MiB. */
-static double peak_rss_mib(void)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	double kb = 0;
-
-	while (f && fgets(line, sizeof(line), f))
-		if (!strncmp(line, "VmHWM:", 6))
-			kb = atof(line + 6);
-	if (f)
-		fclose(f);
-	return kb / 1024.0;
-}
 
 static int load_model(struct bench *b, const char *argv0, const char *variant, int input)
 {
-	char path[PATH_MAX + 32], buf[PATH_MAX], size[32];
-	struct ts_module *mod;
 	struct ts_section *sec;
+	char size[32];
 
-	snprintf(buf, sizeof(buf), "%s", argv0);
-	snprintf(path, sizeof(path), "%s/../modules/dit.so", dirname(buf));
-	if (ts_module_load_file(path, &mod))
+	if (bench_load_module(argv0, "dit"))
 		return -1;
-	b->ops = ts_find_model("dit");
+	b->m.ops = ts_find_model("dit");
 	b->cfg = ts_config_new();
 	sec = ts_config_section_get(b->cfg, "model bench");
 	snprintf(size, sizeof(size), "%d", input);
-	if (!b->ops || ts_section_set(sec, "variant", variant, "bench") ||
+	if (!b->m.ops || ts_section_set(sec, "variant", variant, "bench") ||
 	    ts_section_set(sec, "input_size", size, "bench") ||
 	    ts_section_set(sec, "random_weights", "true", "bench") ||
-	    ts_section_validate(sec, b->ops->keys, NULL))
+	    ts_section_validate(sec, b->m.ops->keys, NULL))
 		return -1;
-	return b->ops->configure(b->host, sec, &b->model);
+	return b->m.ops->configure(b->m.host, sec, &b->m.model);
 }
 
-static int setup(struct bench *b, int threads)
+/* The device, then a guided request begun from its seed's noise. */
+static int setup(struct bench_model *m, int threads)
 {
-	size_t bytes;
 	float *lat;
 	int err;
 
-	if (ts_backend_open("cpu", b->host, 1, threads, &b->be_ops, &b->be))
+	if (bench_model_device(m, threads))
 		return -1;
-	b->dev = b->be_ops->device(b->be, 0);
-	if (b->be_ops->comm_create(b->be, &b->dev, 1, &b->comm, &bytes))
+	m->p = (struct ts_req_params){ .seed = 1, .class_label = 207, .guidance = 4.0f };
+	if (bench_model_request(m))
 		return -1;
-	if (b->ops->load(b->model, b->dev, &b->weights))
-		return -1;
-	b->p = (struct ts_req_params){ .seed = 1, .class_label = 207, .guidance = 4.0f };
-	if (b->ops->plan(b->model, &b->p, &b->w))
-		return -1;
-	b->state = calloc(1, b->w.state_bytes);
-	lat = malloc(sizeof(float) * (size_t)b->w.latent_elems);
-	b->latent = b->host->dev_alloc(b->dev, (size_t)b->w.latent_elems);
-	b->scratch_bytes = b->ops->scratch_bytes(b->model, &b->w, 1, 1);
-	b->scratch = b->host->dev_alloc(b->dev, b->scratch_bytes / sizeof(float));
-	err = !b->state || !lat || !b->latent || !b->scratch;
+	lat = malloc(sizeof(float) * (size_t)m->w.latent_elems);
+	err = !lat;
 	if (!err)
-		err = b->ops->begin(b->model, &b->w, &b->p, b->state, lat);
+		err = m->ops->begin(m->model, &m->w, &m->p, m->state, lat);
 	if (!err)
-		err = b->host->dev_upload(b->dev, b->latent, lat, TS_F32, b->w.latent_elems);
+		err = m->host->dev_upload(m->dev, m->latent, lat, TS_F32, m->w.latent_elems);
 	free(lat);
 	return err;
-}
-
-static int rank_step(struct ts_dev *dev, int rank, void *arg)
-{
-	struct bench *b = arg;
-	const struct ts_req_params *params[1] = { &b->p };
-	void *state[1] = { b->state }, *latent[1] = { b->latent };
-	struct ts_step_ctx ctx = {
-		.host = b->host, .dev = dev, .ops = b->host->dev_ops(dev), .comm = b->comm,
-		.coll = b->host->dev_coll(dev), .rank = rank, .degree = 1, .model = b->model,
-		.weights = b->weights, .work = &b->w, .batch = 1, .params = params,
-		.state = state, .latent = latent, .step_index = b->step,
-		.scratch = b->scratch, .scratch_bytes = b->scratch_bytes,
-	};
-
-	return b->ops->step(&ctx);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
 }
 
 int main(int argc, char **argv)
@@ -162,26 +91,25 @@ int main(int argc, char **argv)
 	if (reps < 1 || reps > 64 || threads < 1)
 		return 2;
 	ts_log_set_level(TS_LOG_WARN);
-	b.host = ts_host_api();
-	if (load_model(&b, argv[0], variant, input) || setup(&b, threads)) {
+	b.m.host = ts_host_api();
+	if (load_model(&b, argv[0], variant, input) || setup(&b.m, threads)) {
 		fprintf(stderr, "bench_dit: setup failed\n");
 		return 1;
 	}
 	/* one warm-up step, then the timed ones */
-	for (b.step = 0; b.step <= reps; b.step++) {
-		double t0 = now_s();
-		struct ts_dev *devs[1] = { b.dev };
+	for (b.m.step = 0; b.m.step <= reps; b.m.step++) {
+		double t0 = bench_now_s();
 
-		if (ts_backend_run_spmd(devs, 1, rank_step, &b)) {
+		if (bench_model_step(&b.m)) {
 			fprintf(stderr, "bench_dit: step failed\n");
 			return 1;
 		}
-		if (b.step)
-			t[b.step - 1] = now_s() - t0;
+		if (b.m.step)
+			t[b.m.step - 1] = bench_now_s() - t0;
 	}
-	qsort(t, (size_t)reps, sizeof(double), cmp_double);
+	bench_sort(t, reps);
 	printf("ours: %s %d px batch 2, %d threads: forward %.3f s (median of %d), peak RSS %.0f MiB\n",
-	       variant, input * 8, threads, t[reps / 2], reps, peak_rss_mib());
-	printf("ours_forward_s=%.4f ours_peak_mib=%.1f\n", t[reps / 2], peak_rss_mib());
+	       variant, input * 8, threads, t[reps / 2], reps, bench_peak_rss_mib());
+	printf("ours_forward_s=%.4f ours_peak_mib=%.1f\n", t[reps / 2], bench_peak_rss_mib());
 	return 0;
 }

@@ -10,13 +10,10 @@
  *   bench_vae FILE [--threads 2] [--reps 3] [--budget-mib 0] [--out OUT] [--verbose]
  */
 #include <getopt.h>
-#include <libgen.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 
 #include <tetri/tetri.h>
 
@@ -25,6 +22,7 @@
 #include "log.h"
 #include "registry.h"
 #include "safetensors.h"
+#include "../common/bench.h"
 
 struct bench {
 	const struct ts_host *host;
@@ -35,29 +33,6 @@ struct bench {
 	uint64_t budget;
 	double *times, *cpu;
 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* Peak resident set (VmHWM) in MiB. */
-static double peak_rss_mib(void)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	double kb = 0;
-
-	while (f && fgets(line, sizeof(line), f))
-		if (!strncmp(line, "VmHWM:", 6))
-			kb = atof(line + 6);
-	if (f)
-		fclose(f);
-	return kb / 1024.0;
-}
 
 /* CPU seconds of the whole process (every thread), user and system. */
 static double cpu_s(void)
@@ -76,24 +51,17 @@ static int on_dev(struct ts_dev *dev, int rank, void *arg)
 	int err = b->ops->load(b->dec, dev, &w);
 
 	for (int i = 0; !err && i < b->reps; i++) {
-		double t0 = now_s(), c0 = cpu_s();
+		double t0 = bench_now_s(), c0 = cpu_s();
 
 		b->host->free(b->out.data);
 		b->out.data = NULL;
 		err = b->ops->decode(b->dec, dev, w, &b->z, b->budget, &b->out);
-		b->times[i] = now_s() - t0;
+		b->times[i] = bench_now_s() - t0;
 		b->cpu[i] = cpu_s() - c0;
 	}
 	if (w)
 		b->ops->unload(b->dec, dev, w);
 	return err;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 static int configure(struct bench *b, const char *file, struct ts_config **cfg)
@@ -152,9 +120,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct bench b = { .host = ts_host_api(), .reps = 3 };
-	char self[PATH_MAX], so[PATH_MAX + 32];
 	const char *out = NULL;
-	struct ts_module *mod;
 	int threads = 2, c, err;
 
 	while ((c = getopt_long(argc, argv, "t:r:b:o:v", lo, NULL)) != -1) {
@@ -172,11 +138,9 @@ int main(int argc, char **argv)
 			"[--out OUT]\n");
 		return 2;
 	}
-	snprintf(self, sizeof(self), "%s", argv[0]);
-	snprintf(so, sizeof(so), "%s/../modules/vae3d.so", dirname(self));
 	b.times = calloc((size_t)b.reps, sizeof(double));
 	b.cpu = calloc((size_t)b.reps, sizeof(double));
-	err = b.times && b.cpu ? ts_module_load_file(so, &mod) : TS_ENOMEM;
+	err = b.times && b.cpu ? bench_load_module(argv[0], "vae3d") : TS_ENOMEM;
 	b.ops = err ? NULL : ts_find_decoder("vae3d");
 	if (!err && b.ops)
 		err = run(&b, argv[optind], threads, out);
@@ -184,12 +148,12 @@ int main(int argc, char **argv)
 		printf("ours decode [%lld, %lld, %lld, %lld]:", (long long)b.out.shape[0],
 		       (long long)b.out.shape[1], (long long)b.out.shape[2],
 		       (long long)b.out.shape[3]);
-		qsort(b.times, (size_t)b.reps, sizeof(double), cmp_double);
-		qsort(b.cpu, (size_t)b.reps, sizeof(double), cmp_double);
+		bench_sort(b.times, b.reps);
+		bench_sort(b.cpu, b.reps);
 		for (int i = 0; i < b.reps; i++)
 			printf(" %.3f", b.times[i]);
 		printf(" s\nours_decode_s=%.4f ours_cpu_s=%.4f ours_peak_mib=%.1f\n",
-		       b.times[b.reps / 2], b.cpu[b.reps / 2], peak_rss_mib());
+		       b.times[b.reps / 2], b.cpu[b.reps / 2], bench_peak_rss_mib());
 	}
 	b.host->free(b.out.data);
 	free(b.times);
