@@ -23,6 +23,11 @@
 #include <tetri/backend.h>
 
 struct ts_cpu_backend;
+struct ts_cpu_blk; /* a block of device memory (devmem.c) */
+
+/* Size classes of the device memory cache (devmem.c). */
+#define CPU_MEM_STEPS 32 /* classes per power of two above 4 KiB */
+#define CPU_MEM_CLASSES (4096 / 64 + CPU_MEM_STEPS * 52)
 
 /* One parallel-for: fn(arg, task, tid) for task in [0, n_tasks), tid < team size. */
 typedef void (*ts_cpu_task_fn)(void *arg, int64_t task, int tid);
@@ -49,7 +54,20 @@ struct ts_cpu_dev {
 	struct ts_cpu_backend *be;
 	int threads;
 	size_t mem_cap;
-	atomic_size_t mem_used;
+	atomic_size_t mem_used; /* bytes allocated and not freed, as asked for */
+
+	/*
+	 * Caching allocator (devmem.c), under mem_lock: freed blocks by size
+	 * class and in the order they were freed; mem_cached their bytes,
+	 * mem_held those of every block the device holds (in use or cached);
+	 * allocations served from the cache (mem_reused) and from the C
+	 * library (mem_fresh).
+	 */
+	pthread_mutex_t mem_lock;
+	struct ts_cpu_blk *mem_free[CPU_MEM_CLASSES];
+	struct ts_cpu_blk *mem_oldest, *mem_newest;
+	size_t mem_cached, mem_held;
+	unsigned long mem_reused, mem_fresh;
 
 	/* SPMD job slot served by the worker thread. */
 	pthread_t worker;
@@ -104,6 +122,8 @@ void ts_cpu_dev_destroy(struct ts_cpu_dev *d);
 void *ts_cpu_alloc(struct ts_dev *dev, size_t elems);
 void *ts_cpu_alloc_bytes(struct ts_dev *dev, size_t bytes);
 void ts_cpu_free(struct ts_dev *dev, void *p);
+/* Give every cached block of @d back to the C library; returns the bytes released. */
+size_t ts_cpu_mem_trim(struct ts_cpu_dev *d);
 
 int ts_cpu_comm_create(struct ts_backend *be, struct ts_dev *const *devs, int n,
 		       struct ts_comm **out, size_t *bytes_out);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * core/cpu/device.c - one virtual device: its worker thread (SPMD jobs), its
- * thread team, its scratch arena and its memory accounting.
+ * thread team and its scratch arena (its memory: devmem.c).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -149,8 +149,10 @@ struct ts_cpu_dev *ts_cpu_dev_create(struct ts_cpu_backend *be, int index, int t
 	d->mem_cap = mem_cap;
 	atomic_init(&d->mem_used, 0);
 	atomic_init(&d->gone, 0);
-	if (!ts_cpu_scratch(d, CPU_SCRATCH_INITIAL))
+	if (pthread_mutex_init(&d->mem_lock, NULL))
 		goto free_dev;
+	if (!ts_cpu_scratch(d, CPU_SCRATCH_INITIAL))
+		goto destroy_mem;
 	d->scratch_grows = 0;
 	if (ts_cpu_team_init(&d->team, threads))
 		goto free_scratch;
@@ -166,6 +168,8 @@ destroy_sync:
 	ts_cpu_team_fini(&d->team);
 free_scratch:
 	free(d->scratch);
+destroy_mem:
+	pthread_mutex_destroy(&d->mem_lock);
 free_dev:
 	free(d);
 fail:
@@ -188,60 +192,8 @@ void ts_cpu_dev_destroy(struct ts_cpu_dev *d)
 	if (atomic_load(&d->mem_used))
 		ts_warn("cpu", "device %d destroyed with %zu bytes still allocated",
 			d->base.index, atomic_load(&d->mem_used));
+	ts_cpu_mem_trim(d);
+	pthread_mutex_destroy(&d->mem_lock);
 	free(d->scratch);
 	free(d);
-}
-
-/* Device memory: a 64-byte header in front of each block remembers its size. */
-#define CPU_HDR 64
-
-void *ts_cpu_alloc_bytes(struct ts_dev *dev, size_t bytes)
-{
-	struct ts_cpu_dev *d = ts_cpu_dev(dev);
-	size_t total;
-	char *p;
-
-	if (bytes > SIZE_MAX - 2 * CPU_HDR)
-		goto fail;
-	total = (bytes + CPU_HDR + 63) & ~(size_t)63;
-	if (atomic_fetch_add(&d->mem_used, bytes) + bytes > d->mem_cap) {
-		atomic_fetch_sub(&d->mem_used, bytes);
-		goto fail;
-	}
-	p = aligned_alloc(64, total);
-	if (!p) {
-		atomic_fetch_sub(&d->mem_used, bytes);
-		goto fail;
-	}
-	memcpy(p, &bytes, sizeof(bytes));
-	return p + CPU_HDR;
-
-fail:
-	ts_err("cpu", "device %d: cannot allocate %zu bytes (%zu of %zu bytes in use)",
-	       d->base.index, bytes, atomic_load(&d->mem_used), d->mem_cap);
-	return NULL;
-}
-
-void *ts_cpu_alloc(struct ts_dev *dev, size_t elems)
-{
-	if (elems > (SIZE_MAX - 2 * CPU_HDR) / sizeof(float)) {
-		ts_err("cpu", "device %d: cannot allocate %zu elements", ts_dev_base(dev)->index,
-		       elems);
-		return NULL;
-	}
-	return ts_cpu_alloc_bytes(dev, elems * sizeof(float));
-}
-
-void ts_cpu_free(struct ts_dev *dev, void *p)
-{
-	struct ts_cpu_dev *d = ts_cpu_dev(dev);
-	size_t bytes;
-	char *base;
-
-	if (!p)
-		return;
-	base = (char *)p - CPU_HDR;
-	memcpy(&bytes, base, sizeof(bytes));
-	atomic_fetch_sub(&d->mem_used, bytes);
-	free(base);
 }
