@@ -4,6 +4,7 @@
  * all-to-all layouts), strided 2-D copies, nearest upsampling, embedding
  * lookup. Rows of the output are shared by the device's team.
  */
+#include <stdint.h>
 #include <string.h>
 
 #include <tetri/error.h>
@@ -81,9 +82,37 @@ int ts_cpu_permute(struct ts_dev *dev, void *y, const void *x, int ndim, const i
 	return 0;
 }
 
+struct copy_job {
+	float *y;
+	const float *x;
+	int64_t ldy, ldx, rows, cols, rows_per_task;
+};
+
+static void copy_task(void *arg, int64_t task, int tid)
+{
+	const struct copy_job *j = arg;
+	int64_t r0 = task * j->rows_per_task;
+	int64_t r1 = r0 + j->rows_per_task < j->rows ? r0 + j->rows_per_task : j->rows;
+
+	for (int64_t r = r0; r < r1; r++)
+		memmove(j->y + r * j->ldy, j->x + r * j->ldx, (size_t)j->cols * sizeof(float));
+}
+
+/* 1 when the spans of y's and x's rows share memory (rows may then depend on each other). */
+static int copy_overlaps(const struct copy_job *j)
+{
+	uintptr_t y0 = (uintptr_t)j->y, x0 = (uintptr_t)j->x;
+	uintptr_t y1 = (uintptr_t)(j->y + (j->rows - 1) * j->ldy + j->cols);
+	uintptr_t x1 = (uintptr_t)(j->x + (j->rows - 1) * j->ldx + j->cols);
+
+	return y0 < x1 && x0 < y1;
+}
+
 int ts_cpu_copy2d(struct ts_dev *dev, void *y, int64_t ldy, const void *x, int64_t ldx,
 		  int64_t rows, int64_t cols)
 {
+	struct copy_job j = { .y = y, .x = x, .ldy = ldy, .ldx = ldx, .rows = rows, .cols = cols };
+
 	if (rows < 0 || cols < 0)
 		return ts_cpu_bad("copy2d", "negative size");
 	if (rows == 0 || cols == 0)
@@ -92,9 +121,16 @@ int ts_cpu_copy2d(struct ts_dev *dev, void *y, int64_t ldy, const void *x, int64
 		return ts_cpu_bad("copy2d", "NULL buffer");
 	if (ldy < cols || ldx < cols)
 		return ts_cpu_bad("copy2d", "row stride smaller than cols");
-	for (int64_t r = 0; r < rows; r++)
-		memmove((float *)y + r * ldy, (const float *)x + r * ldx,
-			(size_t)cols * sizeof(float));
+	/*
+	 * Rows in chunks over the team, like the other row ops. Overlapping
+	 * spans other than a copy onto itself keep the serial row order the
+	 * op always had (memmove, first row first), which the chunks would not.
+	 */
+	j.rows_per_task = ROWS_TASK_ELEMS / cols > 1 ? ROWS_TASK_ELEMS / cols : 1;
+	if (copy_overlaps(&j) && !(y == x && ldy == ldx))
+		j.rows_per_task = rows;
+	ts_cpu_parallel(ts_cpu_dev(dev), (rows + j.rows_per_task - 1) / j.rows_per_task,
+			copy_task, &j);
 	return 0;
 }
 

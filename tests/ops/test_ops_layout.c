@@ -234,6 +234,40 @@ static void test_rope(struct ts_dev *dev)
 	free(x);
 }
 
+/*
+ * copy2d large enough to be split over the team (chunks of 32K elements),
+ * and a copy of a buffer one row up onto itself: overlapping rows, which the
+ * op keeps in its first-row-first order.
+ */
+static void test_copy2d_big(struct ts_dev *dev)
+{
+	int64_t rows = optest_int(2000, 5000), cols = optest_int(10, 60);
+	int64_t ldx = cols + optest_int(0, 5), ldy = cols + optest_int(0, 5);
+	float *x = optest_rand(rows * ldx, 1), *y = optest_poison(rows * ldy);
+	float *buf = optest_rand((rows + 1) * ldx, 1), *orig = malloc((size_t)((rows + 1) * ldx) *
+								     sizeof(float));
+	int good = 1;
+
+	memcpy(orig, buf, (size_t)((rows + 1) * ldx) * sizeof(float));
+	ok(ts_cpu_ops.copy2d(dev, y, ldy, x, ldx, rows, cols) == 0, "copy2d %lld x %lld runs",
+	   (long long)rows, (long long)cols);
+	for (int64_t r = 0; r < rows; r++)
+		for (int64_t c = 0; c < ldy; c++)
+			good &= c < cols ? y[r * ldy + c] == x[r * ldx + c] : isnan(y[r * ldy + c]);
+	ok(good, "copy2d over the team copies every row and leaves the padding alone");
+	ok(ts_cpu_ops.copy2d(dev, buf, ldx, buf + ldx, ldx, rows, cols) == 0,
+	   "copy2d of overlapping rows runs");
+	good = 1;
+	for (int64_t r = 0; r < rows; r++)
+		for (int64_t c = 0; c < cols; c++)
+			good &= buf[r * ldx + c] == orig[(r + 1) * ldx + c];
+	ok(good, "overlapping rows move up one row, as in order");
+	free(orig);
+	free(buf);
+	free(y);
+	free(x);
+}
+
 int main(void)
 {
 	struct ts_cpu_backend *be;
@@ -248,6 +282,7 @@ int main(void)
 		test_elementwise(dev);
 		test_permute(dev);
 		test_copy2d_upsample(dev);
+		test_copy2d_big(dev);
 		test_embedding(dev);
 		test_rope(dev);
 	}
