@@ -2,8 +2,12 @@
 /*
  * core/pool.c - the device pool (see pool.h).
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <tetri/error.h>
 
@@ -120,6 +124,55 @@ int ts_pool_open(const char *backend, const struct ts_host *host, int n, int thr
 		return err;
 	}
 	return pool_wrap(ops, b, n, island, out);
+}
+
+struct niced_open {
+	const char *backend;
+	const struct ts_host *host;
+	int n, threads_per_device, nice;
+	const int *island;
+	struct ts_pool *pool;
+	int err;
+};
+
+static void *niced_open_main(void *arg)
+{
+	struct niced_open *o = arg;
+
+	/*
+	 * Linux keeps the nice value per thread and a new thread starts with
+	 * its creator's, so every thread the backend starts from here (the CPU
+	 * devices' workers and teams) runs at @nice, without the backend
+	 * knowing. Raising one's own nice needs no privilege.
+	 */
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), o->nice))
+		ts_warn("pool", "nice %d refused; the %s devices' threads run at normal priority",
+			o->nice, o->backend);
+	o->err = ts_pool_open(o->backend, o->host, o->n, o->threads_per_device, o->island,
+			      &o->pool);
+	return NULL;
+}
+
+int ts_pool_open_niced(const char *backend, const struct ts_host *host, int n,
+		       int threads_per_device, const int *island, int nice, struct ts_pool **out)
+{
+	struct niced_open o = {
+		.backend = backend, .host = host, .n = n, .threads_per_device = threads_per_device,
+		.island = island, .nice = nice,
+	};
+	pthread_t t;
+
+	if (nice <= 0)
+		return ts_pool_open(backend, host, n, threads_per_device, island, out);
+	if (pthread_create(&t, NULL, niced_open_main, &o)) {
+		ts_err("pool", "cannot start a thread to open the %s devices at nice %d", backend,
+		       nice);
+		return TS_ENOMEM;
+	}
+	pthread_join(t, NULL);
+	if (!o.err)
+		*out = o.pool;
+	return o.err;
 }
 
 void ts_pool_free(struct ts_pool *p)

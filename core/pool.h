@@ -42,6 +42,13 @@ int ts_pool_new(const struct ts_backend_ops *be, const struct ts_host *host, int
  */
 int ts_pool_open(const char *backend, const struct ts_host *host, int n, int threads_per_device,
 		 const int *island, struct ts_pool **out);
+/*
+ * ts_pool_open() with every thread the backend starts running at nice
+ * @nice (> 0; 0 = as the caller): compute below a serving control plane
+ * (HTTP, admission, the engine thread) that shares the cores with it.
+ */
+int ts_pool_open_niced(const char *backend, const struct ts_host *host, int n,
+		       int threads_per_device, const int *island, int nice, struct ts_pool **out);
 void ts_pool_free(struct ts_pool *p);
 
 /* The topology for policies, or NULL when uniform. */

@@ -87,7 +87,8 @@ static int open_pool(struct ts_rt *rt, const struct ts_rt_opts *o)
 	}
 	if (o->n_devices > 0)
 		n = o->n_devices;
-	err = ts_pool_open(backend, ts_host_api(), (int)n, tpd > 0 ? tpd : 1, NULL, &rt->pool);
+	err = ts_pool_open_niced(backend, ts_host_api(), (int)n, tpd > 0 ? tpd : 1, NULL,
+				 o->compute_nice, &rt->pool);
 	if (err)
 		return err;
 	if (ts_section_raw(pool, "group_cache_budget_mib", NULL))

@@ -34,6 +34,8 @@ struct ts_groupcache;
  * @policy_ops: a policy given directly (tests, `generate --degrees`).
  * @params: "key=value" policy params, NULL-terminated.
  * @n_devices, @threads_per_device: of the [pool].
+ * @compute_nice: > 0: the devices' threads run at this nice (the server's
+ *                [pool] compute_nice), below the threads that serve.
  */
 struct ts_rt_opts {
 	const char *policy;
@@ -43,6 +45,7 @@ struct ts_rt_opts {
 	int threads_per_device;
 	int round_steps;
 	double round_ms;
+	int compute_nice;
 };
 
 struct ts_rt_model {

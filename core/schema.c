@@ -54,6 +54,8 @@ const struct ts_key ts_schema_pool[] = {
 	  .help = "simulated device kind, e.g. H100 (sim backend)" },
 	{ .name = "threads_per_device", .type = TS_KEY_INT, .def = "1", .min = 1, .max = 1024,
 	  .help = "worker threads per CPU device" },
+	{ .name = "compute_nice", .type = TS_KEY_INT, .def = "10", .min = 0, .max = 19,
+	  .help = "serve: nice of the device and decoder threads, below HTTP and the engine" },
 	{ .name = "memory_mib", .type = TS_KEY_INT, .min = 1, .max = 1 << 30,
 	  .help = "memory per device in MiB" },
 	{ .name = "group_cache_budget_mib", .type = TS_KEY_INT, .min = 1, .max = 1 << 30,

@@ -39,7 +39,6 @@
 
 #define REAL_DEFAULT_STEPS 50
 #define REAL_MAX_STEPS 1000
-#define DECODE_NICE 5
 
 static const int sizes[] = { 32, 64, 128, 256, 512, 1024 };
 
@@ -50,6 +49,7 @@ struct srv_dec {
 
 struct srv_real {
 	struct ts_pool *dpool;   /* the decode device */
+	int nice;                /* [pool] compute_nice: of the decode and device threads */
 	struct srv_dec dec[TS_API_MAX_MODELS];
 	const struct ts_rt_model *model[TS_API_MAX_MODELS];
 	pthread_t thr;
@@ -166,12 +166,13 @@ static void *decode_main(void *arg)
 	double t0, dt;
 
 	/*
-	 * Decoding is bulk work: below the HTTP threads, so a full decode queue
-	 * does not slow the answer to a submission (Linux nice is per thread).
+	 * Decoding is compute, like the steps: below the HTTP and engine
+	 * threads, so a full decode queue does not slow the answer to a
+	 * submission (Linux nice is per thread).
 	 */
-	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), DECODE_NICE))
+	if (re->nice > 0 && setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), re->nice))
 		ts_dbg("server", "decode thread: nice %d refused; it runs at normal priority",
-		       DECODE_NICE);
+		       re->nice);
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
 		char why[160] = "";
@@ -233,9 +234,9 @@ static int open_decoder(struct ts_server *s, struct srv_real *re, int k,
 	if (!d->ops)
 		return ts_cfg_error(m->sec, "decoder", "no [model %s] with a decoder module", dname);
 	if (!re->dpool) {
-		err = ts_pool_open("cpu", ts_host_api(), 1, (int)ts_cfg_int(
+		err = ts_pool_open_niced("cpu", ts_host_api(), 1, (int)ts_cfg_int(
 			ts_config_section_get(s->cfg, "pool"), "threads_per_device"), NULL,
-			&re->dpool);
+			re->nice, &re->dpool);
 		if (err)
 			return err;
 	}
@@ -305,6 +306,7 @@ static void catalog_model(struct ts_server *s, const struct ts_rt_model *m)
 int ts_srv_real_open(struct ts_server *s)
 {
 	struct srv_real *re = calloc(1, sizeof(*re));
+	struct ts_rt_opts ro = { 0 };
 	int err;
 
 	if (!re)
@@ -314,8 +316,15 @@ int ts_srv_real_open(struct ts_server *s)
 	pthread_cond_init(&re->cv, NULL);
 	/* Modules checked against their schemas (defaults applied) before they configure. */
 	err = ts_config_bind(s->cfg);
+	/*
+	 * The control plane (HTTP, admission, the engine thread) must not queue
+	 * behind compute on shared cores: the devices' threads and the decoder
+	 * run at [pool] compute_nice.
+	 */
+	re->nice = (int)ts_cfg_int(ts_config_section_get(s->cfg, "pool"), "compute_nice");
+	ro.compute_nice = re->nice;
 	if (!err)
-		err = ts_rt_open_config(s->cfg, NULL, &s->rt);
+		err = ts_rt_open_config(s->cfg, &ro, &s->rt);
 	if (err)
 		return err;
 	s->eng = s->rt->eng;

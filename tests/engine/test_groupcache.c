@@ -2,8 +2,11 @@
 /*
  * tests/engine/test_groupcache.c - the group cache (hits, misses, LRU
  * eviction under a byte budget, groups in use kept, prewarm, O(1) lookups
- * at 512 devices) and the pool's placement (islands, best fit).
+ * at 512 devices) and the pool's placement (islands, best fit), and the
+ * pool's devices opened below normal priority (ts_pool_open_niced).
  */
+#include <dirent.h>
+#include <stdio.h>
 #include <time.h>
 
 #include "backend.h"
@@ -251,6 +254,59 @@ static void test_cpu_backend(void)
 	ts_pool_free(pool);
 }
 
+/* Threads of this process whose nice is @nice (field 19 of /proc/self/task/TID/stat). */
+static int threads_at_nice(int nice)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d))) {
+		char path[300], buf[512], *p;
+		int field = 2, v;
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/stat", e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+		fclose(f);
+		/* after the name: state is field 3, nice field 19 */
+		for (; p && field < 19; field++)
+			p = strchr(p + 1, ' ');
+		if (p && sscanf(p, "%d", &v) == 1 && v == nice)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* Compute threads below the caller: every thread the CPU backend starts runs at the nice. */
+static void test_pool_niced(void)
+{
+	struct ts_pool *pool;
+	int before = threads_at_nice(7), self = threads_at_nice(0);
+
+	if (!ok(!ts_pool_open_niced("cpu", ts_host_api(), 2, 2, NULL, 7, &pool),
+		"2 CPU devices of 2 threads at nice 7"))
+		return;
+	/* each device: its worker and one team helper */
+	ok(before == 0 && threads_at_nice(7) == 4, "4 threads at nice 7 (%d before, %d now)",
+	   before, threads_at_nice(7));
+	ok(threads_at_nice(0) == self, "the caller's threads keep their nice (%d at 0)",
+	   threads_at_nice(0));
+	ts_pool_free(pool);
+	ok(threads_at_nice(7) == 0, "none left when the pool is freed");
+	ok(!ts_pool_open_niced("cpu", ts_host_api(), 1, 1, NULL, 0, &pool) &&
+	   threads_at_nice(0) == self + 1, "nice 0: opened as the caller, at its nice");
+	ts_pool_free(pool);
+}
+
 static void test_open_sim_by_name(void)
 {
 	struct ts_pool *pool;
@@ -268,6 +324,7 @@ int main(void)
 	test_scale();
 	test_pool_islands();
 	test_cpu_backend();
+	test_pool_niced();
 	test_open_sim_by_name();
 	return tap_done();
 }
