@@ -44,7 +44,7 @@ static int join_group(struct ts_engine *e, struct pend_run *p, struct ts_req *r,
 		      const struct ts_assign *a, int steps)
 {
 	struct ts_run *run = &p->run;
-	const struct ts_req *head = &e->rt.r[run->req[0]];
+	const struct ts_req *head = ts_reqtable_at(&e->rt, run->req[0]);
 
 	if (head->klass != r->klass || run->degree != a->degree) {
 		reject(e, r, "batch group mixes klasses or degrees");
@@ -104,7 +104,7 @@ static int collect(struct ts_engine *e, const struct ts_plan *plan, int n_view)
 			continue;
 		}
 		ridx = e->view_idx[a->req];
-		r = &e->rt.r[ridx];
+		r = ts_reqtable_at(&e->rt, ridx);
 		if (r->state != TS_REQ_QUEUED || e->taken[a->req]) {
 			reject(e, r, "request is running or already assigned this round");
 			continue;
@@ -145,7 +145,8 @@ static void place_explicit(struct ts_engine *e, struct pend_run *p)
 
 	if (ts_devset_count(&p->explicit_set) != p->run.degree ||
 	    ts_pool_take(pool, &p->explicit_set)) {
-		reject(e, &e->rt.r[p->run.req[0]], "named device set is busy or of the wrong size");
+		reject(e, ts_reqtable_at(&e->rt, p->run.req[0]),
+		       "named device set is busy or of the wrong size");
 		p->state = PEND_REJECTED;
 		return;
 	}
@@ -155,7 +156,7 @@ static void place_explicit(struct ts_engine *e, struct pend_run *p)
 
 static void place_preserved(struct ts_engine *e, struct pend_run *p)
 {
-	const struct ts_req *r = &e->rt.r[p->run.req[0]];
+	const struct ts_req *r = ts_reqtable_at(&e->rt, p->run.req[0]);
 
 	if (!r->has_set || ts_devset_count(&r->last_set) != p->run.degree ||
 	    ts_pool_take(e->cfg.pool, &r->last_set))
@@ -168,7 +169,7 @@ static void place_free(struct ts_engine *e, struct pend_run *p)
 {
 	if (ts_pool_pick(e->cfg.pool, p->run.degree, &p->run.set) ||
 	    ts_pool_take(e->cfg.pool, &p->run.set)) {
-		reject(e, &e->rt.r[p->run.req[0]], "not enough free devices");
+		reject(e, ts_reqtable_at(&e->rt, p->run.req[0]), "not enough free devices");
 		p->state = PEND_REJECTED;
 		return;
 	}
@@ -229,7 +230,7 @@ static int start_run(struct ts_engine *e, struct pend_run *p)
 	if (err)
 		goto release_group;
 	for (int i = 0; i < run->batch; i++)
-		member_start(e, &e->rt.r[run->req[i]], run);
+		member_start(e, ts_reqtable_at(&e->rt, run->req[i]), run);
 	ts_runheap_push(e, slot);
 	e->st.runs++;
 	return 0;
@@ -240,7 +241,7 @@ release_group:
 give_back:
 	ts_pool_give(e->cfg.pool, &run->set);
 	e->free_slot[e->n_free_slot++] = slot;
-	reject(e, &e->rt.r[p->run.req[0]], "could not start the run");
+	reject(e, ts_reqtable_at(&e->rt, p->run.req[0]), "could not start the run");
 	return err;
 }
 
@@ -269,7 +270,7 @@ int ts_dispatch_plan(struct ts_engine *e, const struct ts_plan *plan, int n_view
 
 static void member_done(struct ts_engine *e, int ridx, const struct ts_run *run)
 {
-	struct ts_req *r = &e->rt.r[ridx];
+	struct ts_req *r = ts_reqtable_at(&e->rt, ridx);
 	double dur = run->end_s - run->start_s;
 
 	r->steps_done += run->steps;
@@ -314,7 +315,7 @@ void ts_dispatch_report(struct ts_engine *e, const struct ts_run_report *rep)
 		e->st.faults++;
 		ts_warn("engine", "t=%.3f: run of request %llu stopped after %d of %d steps (%s); "
 			"its requests resume from there", e->now,
-			(unsigned long long)e->rt.r[run->req[0]].id, rep->steps_done, run->steps,
+			(unsigned long long)ts_reqtable_at(&e->rt, run->req[0])->id, rep->steps_done, run->steps,
 			ts_strerror(rep->err));
 		mark_bad(e, rep);
 	}

@@ -204,10 +204,10 @@ static void *lane_main(void *arg)
 
 /* --- the executor ops ----------------------------------------------------------- */
 
-/* The engine's thread, which alone grows the table: no lock needed to read it. */
+/* The engine's thread, which alone changes the table: no lock needed to read it. */
 static struct xreq *req_at(struct ts_exec_real *x, int idx)
 {
-	return idx >= 0 && idx < x->req_cap ? x->req[idx] : NULL;
+	return xr_req_at(x, idx);
 }
 
 /* Fill @j from @run; 0 or TS_EINVAL (logged). */
@@ -321,12 +321,19 @@ static void real_drop(void *arg, int idx)
 		xr_req_drop(x, q);
 }
 
+/* Finished and forgotten by the engine (no run in flight): all of it goes, output too. */
+static void real_forget(void *arg, int idx)
+{
+	xr_req_forget(arg, idx);
+}
+
 static const struct ts_exec_ops real_exec = {
 	.name = "real",
 	.start = real_start,
 	.wait = real_wait,
 	.cancel = real_cancel,
 	.drop = real_drop,
+	.forget = real_forget,
 };
 
 const struct ts_exec_ops *ts_exec_real(void)
@@ -498,24 +505,6 @@ void ts_exec_real_fail_step(struct ts_exec_real *x, int dev, long after)
 
 /* --- profiling ------------------------------------------------------------------ */
 
-/* A request of the executor's own, outside any request table (profiling). */
-static struct xreq *probe_req(struct ts_exec_real *x, int model, const struct ts_req_params *p)
-{
-	int slot = x->req_cap, err;
-	struct xreq *q;
-
-	/* borrow the add_request path at an index past the table, then take it back */
-	err = ts_exec_real_add_request(x, slot, model, p, NULL);
-	if (err)
-		return NULL;
-	pthread_mutex_lock(&x->lock);
-	q = x->req[slot];
-	x->req[slot] = NULL;
-	pthread_mutex_unlock(&x->lock);
-	q->idx = -1; /* no progress events for probes */
-	return q;
-}
-
 int ts_exec_real_time_steps(struct ts_exec_real *x, int model, const struct ts_req_params *p,
 			    int batch, const struct ts_devset *set, struct ts_comm *comm, int n,
 			    double *out_s)
@@ -540,7 +529,8 @@ int ts_exec_real_time_steps(struct ts_exec_real *x, int model, const struct ts_r
 	pp.steps = n;
 	for (int b = 0; b < batch && !err; b++) {
 		pp.seed = p->seed + (uint64_t)b;
-		j->req[b] = probe_req(x, model, &pp);
+		/* outside the table: no progress events, no index */
+		j->req[b] = xr_req_new(x, model, &pp);
 		err = j->req[b] ? 0 : TS_EINVAL;
 		if (!err) {
 			j->params[b] = &j->req[b]->p;

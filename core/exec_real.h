@@ -39,6 +39,7 @@ struct ts_exec_real;
  * @migration_s, @migration_max_s: their wall time, total and longest.
  * @checkpoint_s: wall time of the host checkpoints after each step.
  * @faults: steps that failed; @restores: requests put back from a checkpoint.
+ * @requests: requests whose state the executor holds (added, not forgotten).
  */
 struct ts_exec_real_stats {
 	long runs, steps;
@@ -47,6 +48,7 @@ struct ts_exec_real_stats {
 	double migration_s, migration_max_s;
 	double checkpoint_s;
 	long faults, restores;
+	long requests;
 };
 
 /* The executor over @pool's devices; its lanes start here. */
@@ -84,7 +86,8 @@ int ts_exec_real_progress(struct ts_exec_real *x, int idx);
 int ts_exec_real_placed(struct ts_exec_real *x, int idx);
 /*
  * The final latent of a finished request (finish()), or NULL; any thread.
- * Valid until the executor is freed.
+ * Valid until the request is forgotten (ts_engine_forget) or the executor
+ * is freed.
  */
 const struct ts_tensor *ts_exec_real_output(const struct ts_exec_real *x, int idx);
 

@@ -88,8 +88,13 @@ struct ts_exec_real {
 
 	struct xmodel models[XR_MAX_MODELS];
 	int n_models;
-	struct xreq **req;       /* [cap] by request table index, NULL = none */
-	int req_cap;
+	/*
+	 * Request idx at req[idx - req_base], NULL = none (not added, or
+	 * forgotten). Indices below req_hi were added (or failed to be); the
+	 * req_lead NULLs at the front are let go together (xr_req_let_go).
+	 */
+	struct xreq **req;       /* [req_cap] */
+	int req_cap, req_base, req_hi, req_lead;
 
 	void **scratch;          /* [n] per device, reused by every step */
 	size_t *scratch_bytes;
@@ -100,6 +105,18 @@ struct ts_exec_real {
 
 	struct ts_exec_real_stats st;
 };
+
+/* Request @idx, or NULL; the engine's thread, or under x->lock. */
+static inline struct xreq *xr_req_at(const struct ts_exec_real *x, int idx)
+{
+	return idx >= x->req_base && idx - x->req_base < x->req_cap ? x->req[idx - x->req_base]
+								    : NULL;
+}
+
+/* exec_req.c: a request outside the table (profiling); NULL on failure (logged) */
+struct xreq *xr_req_new(struct ts_exec_real *x, int model, const struct ts_req_params *p);
+/* The engine's thread: take @idx out of the table and free it. */
+void xr_req_forget(struct ts_exec_real *x, int idx);
 
 /* exec_req.c: on the lane of the request's run */
 int xr_req_place(struct ts_exec_real *x, struct xjob *j, struct xreq *q);

@@ -35,14 +35,15 @@ static struct ts_dev *dev_of(struct ts_exec_real *x, int d)
 	return x->pool->dev[d].dev;
 }
 
+/* Room in the table for request @idx (>= req_base); under x->lock. */
 static int req_grow(struct ts_exec_real *x, int idx)
 {
-	int cap = x->req_cap;
+	int cap = x->req_cap, need = idx - x->req_base + 1;
 	struct xreq **nr;
 
-	if (idx < cap)
+	if (need <= cap)
 		return 0;
-	while (cap <= idx)
+	while (cap < need)
 		cap = cap ? 2 * cap : 64;
 	nr = realloc(x->req, cap * sizeof(*nr));
 	if (!nr)
@@ -74,29 +75,16 @@ static int req_begin(struct ts_exec_real *x, struct xreq *q)
 	return m->ops->begin(m->inst, &q->w, &q->p, q->state, q->ckpt);
 }
 
-int ts_exec_real_add_request(struct ts_exec_real *x, int idx, int model,
-			     const struct ts_req_params *p, struct ts_work *w)
+struct xreq *xr_req_new(struct ts_exec_real *x, int model, const struct ts_req_params *p)
 {
-	struct xreq *q;
+	struct xreq *q = calloc(1, sizeof(*q));
 	int err;
 
-	if (idx < 0 || model < 0 || model >= x->n_models) {
-		ts_err(WHO, "request %d: bad index or model %d", idx, model);
-		return TS_EINVAL;
+	if (!q) {
+		ts_err(WHO, "no memory for a request");
+		return NULL;
 	}
-	pthread_mutex_lock(&x->lock);
-	err = req_grow(x, idx);
-	if (!err && x->req[idx])
-		err = TS_EEXIST;
-	pthread_mutex_unlock(&x->lock);
-	if (err == TS_EEXIST)
-		ts_err(WHO, "request %d already has a payload", idx);
-	if (err)
-		return err;
-	q = calloc(1, sizeof(*q));
-	if (!q)
-		return TS_ENOMEM;
-	q->idx = idx;
+	q->idx = -1;
 	q->model = model;
 	q->p = *p;
 	if (p->sampler) {
@@ -105,16 +93,85 @@ int ts_exec_real_add_request(struct ts_exec_real *x, int idx, int model,
 	}
 	err = req_begin(x, q);
 	if (err) {
-		ts_err(WHO, "request %d: cannot begin (%s)", idx, ts_strerror(err));
+		ts_err(WHO, "request: cannot begin (%s)", ts_strerror(err));
 		xr_req_free(x, q);
-		return err;
+		return NULL;
 	}
+	return q;
+}
+
+int ts_exec_real_add_request(struct ts_exec_real *x, int idx, int model,
+			     const struct ts_req_params *p, struct ts_work *w)
+{
+	struct xreq *q;
+	int err;
+
+	if (idx < x->req_base || model < 0 || model >= x->n_models) {
+		ts_err(WHO, "request %d: bad (or forgotten) index, or bad model %d", idx, model);
+		return TS_EINVAL;
+	}
+	pthread_mutex_lock(&x->lock);
+	err = req_grow(x, idx);
+	if (!err && xr_req_at(x, idx))
+		err = TS_EEXIST;
+	pthread_mutex_unlock(&x->lock);
+	if (err == TS_EEXIST)
+		ts_err(WHO, "request %d already has a payload", idx);
+	if (err)
+		return err;
+	q = xr_req_new(x, model, p);
+	if (!q)
+		return TS_EINVAL;
+	q->idx = idx;
 	if (w)
 		*w = q->w;
 	pthread_mutex_lock(&x->lock);
-	x->req[idx] = q;
+	x->req[idx - x->req_base] = q;
+	if (idx >= x->req_hi)
+		x->req_hi = idx + 1;
+	x->st.requests++;
 	pthread_mutex_unlock(&x->lock);
 	return 0;
+}
+
+/* Let go of the forgotten slots at the front once they are half the table or more. */
+static void req_let_go(struct ts_exec_real *x)
+{
+	int used = x->req_hi - x->req_base, n = x->req_lead;
+
+	while (n < used && !x->req[n])
+		n++;
+	x->req_lead = n;
+	if (n < 64 || 2 * n < used)
+		return;
+	memmove(x->req, x->req + n, (x->req_cap - n) * sizeof(*x->req));
+	memset(x->req + x->req_cap - n, 0, n * sizeof(*x->req));
+	x->req_base += n;
+	x->req_lead = 0;
+	if (x->req_cap > 64 && used - n < x->req_cap / 4) {
+		struct xreq **nr = realloc(x->req, x->req_cap / 2 * sizeof(*nr));
+
+		/* on failure the bigger table stays, which is fine */
+		if (nr) {
+			x->req = nr;
+			x->req_cap /= 2;
+		}
+	}
+}
+
+void xr_req_forget(struct ts_exec_real *x, int idx)
+{
+	struct xreq *q;
+
+	pthread_mutex_lock(&x->lock);
+	q = xr_req_at(x, idx);
+	if (q) {
+		x->req[idx - x->req_base] = NULL;
+		x->st.requests--;
+		req_let_go(x);
+	}
+	pthread_mutex_unlock(&x->lock);
+	xr_req_free(x, q);
 }
 
 static void drop_latents(struct ts_exec_real *x, struct xreq *q, const struct ts_devset *keep)
@@ -246,12 +303,13 @@ void xr_req_free(struct ts_exec_real *x, struct xreq *q)
 }
 
 /*
- * The request table of the executor may grow (realloc) while another thread
- * asks about a request (an HTTP thread polling progress): the lock covers it.
+ * The request table of the executor may grow, move or shrink while another
+ * thread asks about a request (an HTTP thread polling progress): the lock
+ * covers it.
  */
 static struct xreq *req_locked(struct ts_exec_real *x, int idx)
 {
-	return idx >= 0 && idx < x->req_cap ? x->req[idx] : NULL;
+	return xr_req_at(x, idx);
 }
 
 int ts_exec_real_progress(struct ts_exec_real *x, int idx)

@@ -6,6 +6,13 @@
  * Requests are added in arrival order (a request may be added before it
  * arrives: the simulator adds a whole trace up front). The active list holds
  * the arrived, unfinished ones in arrival order: that is what a policy sees.
+ *
+ * Indices only grow: request idx stays idx for its whole life. A long-running
+ * owner (the server) forgets finished requests once it has taken their
+ * results; forgotten requests at the front of the table are let go, so the
+ * memory follows the requests in flight, not every request ever served.
+ * Request idx lives at r[idx - base]; base stays 0 until something is
+ * forgotten, so code that never forgets may index r[idx] directly.
  */
 #ifndef TS_CORE_REQTABLE_H
 #define TS_CORE_REQTABLE_H
@@ -64,15 +71,19 @@ struct ts_req {
 	double gpu_s;
 	int run;
 	int cancel;
+	int forgotten;
 };
 
 struct ts_reqtable {
-	int n, cap;
-	struct ts_req *r;
-	int *active;      /* indices into r, arrival order */
+	int n, cap;       /* n: requests ever added (the next index); cap: of r */
+	struct ts_req *r; /* request idx at r[idx - base] */
+	int base;         /* the index of r[0]: those before it were forgotten */
+	int lead;         /* forgotten requests at the front of r, not yet let go */
+	double last_arrival_s;
+	int *active;      /* request indices, arrival order */
 	int n_active;
 	int next_arrival; /* first PENDING request */
-	int n_finished;   /* DONE, FAILED or CANCELLED */
+	int n_finished;   /* DONE, FAILED or CANCELLED, forgotten ones included */
 };
 
 int ts_reqtable_init(struct ts_reqtable *t, int cap_hint);
@@ -93,5 +104,32 @@ static inline int ts_req_finished(const struct ts_req *r)
 {
 	return r->state >= TS_REQ_DONE;
 }
+
+/* Request @idx, which must be held (in [base, n)); forgotten ones included. */
+static inline struct ts_req *ts_reqtable_at(const struct ts_reqtable *t, int idx)
+{
+	return &t->r[idx - t->base];
+}
+
+/* Request @idx, or NULL when out of range or forgotten. */
+static inline struct ts_req *ts_reqtable_get(const struct ts_reqtable *t, int idx)
+{
+	if (idx < t->base || idx >= t->n || t->r[idx - t->base].forgotten)
+		return NULL;
+	return &t->r[idx - t->base];
+}
+
+/* Requests whose entries the table holds (forgotten ones not yet let go included). */
+static inline int ts_reqtable_held(const struct ts_reqtable *t)
+{
+	return t->n - t->base;
+}
+
+/*
+ * Forget finished request @idx: ts_reqtable_get() says NULL from now on and
+ * its memory goes once every request before it is forgotten too. TS_ENOENT
+ * (bad index, already forgotten), TS_EBUSY (not finished, or a run in flight).
+ */
+int ts_reqtable_forget(struct ts_reqtable *t, int idx);
 
 #endif /* TS_CORE_REQTABLE_H */

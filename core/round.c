@@ -248,9 +248,9 @@ int ts_engine_cancel(struct ts_engine *e, int idx)
 {
 	struct ts_req *r;
 
-	if (idx < 0 || idx >= e->rt.n)
+	r = ts_reqtable_get(&e->rt, idx);
+	if (!r)
 		return TS_ENOENT;
-	r = &e->rt.r[idx];
 	if (ts_req_finished(r))
 		return TS_EINVAL;
 	if (r->state == TS_REQ_RUNNING) {
@@ -262,6 +262,19 @@ int ts_engine_cancel(struct ts_engine *e, int idx)
 		ts_engine_drop(e, idx);
 	}
 	return 0;
+}
+
+int ts_engine_forget(struct ts_engine *e, int idx)
+{
+	const struct ts_req *r = ts_reqtable_get(&e->rt, idx);
+
+	if (!r)
+		return TS_ENOENT;
+	if (!ts_req_finished(r) || r->run >= 0)
+		return TS_EBUSY;
+	if (e->cfg.exec->forget)
+		e->cfg.exec->forget(e->cfg.exec_arg, idx);
+	return ts_reqtable_forget(&e->rt, idx);
 }
 
 double ts_engine_now(struct ts_engine *e)
@@ -328,7 +341,7 @@ static int build_view(struct ts_engine *e, struct ts_round_view *view)
 	if (scratch_fit(e, n))
 		return TS_ENOMEM;
 	for (int i = 0; i < n; i++) {
-		struct ts_req *r = &e->rt.r[e->rt.active[i]];
+		struct ts_req *r = ts_reqtable_at(&e->rt, e->rt.active[i]);
 
 		if (e->now > r->deadline_s)
 			r->late = 1;
@@ -405,7 +418,7 @@ static int event_driven(const struct ts_engine *e)
 static int anything_queued(const struct ts_engine *e)
 {
 	for (int i = 0; i < e->rt.n_active; i++)
-		if (e->rt.r[e->rt.active[i]].state == TS_REQ_QUEUED)
+		if (ts_reqtable_at(&e->rt, e->rt.active[i])->state == TS_REQ_QUEUED)
 			return 1;
 	return 0;
 }
@@ -449,7 +462,7 @@ static double next_late_flip(const struct ts_engine *e)
 	double t = INFINITY;
 
 	for (int i = 0; i < e->rt.n_active; i++) {
-		const struct ts_req *r = &e->rt.r[e->rt.active[i]];
+		const struct ts_req *r = ts_reqtable_at(&e->rt, e->rt.active[i]);
 
 		if (!ts_req_finished(r) && r->deadline_s >= e->now && r->deadline_s < t)
 			t = r->deadline_s;
@@ -476,7 +489,7 @@ static void fail_stuck(struct ts_engine *e)
 	for (int i = 0; i < e->rt.n_active; i++) {
 		int idx = e->rt.active[i];
 
-		if (!ts_req_finished(&e->rt.r[idx])) {
+		if (!ts_req_finished(ts_reqtable_at(&e->rt, idx))) {
 			ts_reqtable_finish(&e->rt, idx, TS_REQ_FAILED, e->now);
 			ts_engine_drop(e, idx);
 			n++;

@@ -70,6 +70,8 @@ struct ts_run_report {
  * @cancel: optional. Stop run @slot after the step it is running.
  * @drop: optional. Request @req (table index) was cancelled or failed and has
  *        no run in flight: free what the executor keeps for it.
+ * @forget: optional. Finished request @req is forgotten (ts_engine_forget):
+ *          free everything the executor keeps for it, its output too.
  */
 struct ts_exec_ops {
 	const char *name;
@@ -77,6 +79,7 @@ struct ts_exec_ops {
 	int (*wait)(void *exec, double until, struct ts_run_report *rep);
 	void (*cancel)(void *exec, int slot);
 	void (*drop)(void *exec, int req);
+	void (*forget)(void *exec, int req);
 };
 
 /* A step of batch b at degree k takes the cost table's seconds; nothing else happens. */
@@ -155,6 +158,16 @@ static inline int ts_engine_run(struct ts_engine *e)
  * TS_ENOENT for a bad index, TS_EINVAL when already finished.
  */
 int ts_engine_cancel(struct ts_engine *e, int idx);
+
+/*
+ * Forget finished request @idx once its owner has taken its results: the
+ * executor frees what it keeps for it (ops->forget) and the request table
+ * lets its entry go, so a long-running engine's memory follows the requests
+ * in flight. Its index is never reused; ts_engine_cancel() and
+ * ts_reqtable_get() say it is gone. TS_ENOENT (bad index, already
+ * forgotten), TS_EBUSY (not finished, or a run in flight).
+ */
+int ts_engine_forget(struct ts_engine *e, int idx);
 
 double ts_engine_now(struct ts_engine *e);
 const struct ts_reqtable *ts_engine_requests(const struct ts_engine *e);

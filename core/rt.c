@@ -352,7 +352,9 @@ int ts_rt_submit(struct ts_rt *rt, uint64_t id, const char *model, const struct 
 		return err;
 	err = ts_exec_real_add_request(rt->exec, i, m->id, p, NULL);
 	if (err) {
+		/* nobody will ask about it: it must not hold the table's front */
 		ts_engine_cancel(rt->eng, i);
+		ts_engine_forget(rt->eng, i);
 		return err;
 	}
 	if (idx)

@@ -34,6 +34,7 @@
 #include "log.h"
 #include "pool.h"
 #include "registry.h"
+#include "rt.h"
 #include "server_int.h"
 #include "sim_int.h"
 
@@ -384,6 +385,23 @@ static void job_end_early(struct ts_server *s, struct ts_job *j, enum job_state 
 	ts_srv_job_touch(s, j);
 }
 
+/*
+ * The job has taken what it needs from the engine (states, times, latents):
+ * its requests are forgotten, so the engine's table and the executor hold
+ * only what is in flight however long the server runs.
+ */
+static void forget_subs(struct ts_server *s, struct ts_job *j, int n)
+{
+	for (int i = 0; i < n; i++) {
+		int err = j->sub[i].eidx >= 0 ? ts_engine_forget(s->eng, j->sub[i].eidx) : 0;
+
+		if (err)
+			ts_warn("server", "job %s: engine request %d not forgotten (%s)", j->id,
+				j->sub[i].eidx, ts_strerror(err));
+		j->sub[i].eidx = -1;
+	}
+}
+
 static int submit_one(struct ts_server *s, struct ts_job *j)
 {
 	const struct srv_shape *sh = &s->shapes[j->shape];
@@ -394,6 +412,8 @@ static int submit_one(struct ts_server *s, struct ts_job *j)
 		err = ts_srv_real_submit(s, j, now);
 		if (!err)
 			s->last_arrival = now;
+		else
+			forget_subs(s, j, j->req.n); /* cancelled by ts_srv_real_submit */
 		return err;
 	}
 
@@ -409,6 +429,8 @@ static int submit_one(struct ts_server *s, struct ts_job *j)
 			/* Images already in the engine are cancelled with the job. */
 			for (int k = 0; k < i; k++)
 				ts_engine_cancel(s->eng, j->sub[k].eidx);
+			j->sub[i].eidx = -1;
+			forget_subs(s, j, i);
 			return err;
 		}
 	}
@@ -523,6 +545,7 @@ static void job_finalise(struct ts_server *s, struct ts_job *j, int n_done, int 
 	if (n_done == j->req.n) {
 		j->steps_done = j->steps_total;
 		dec = s->rt ? ts_srv_real_finished(s, j) : 0;
+		forget_subs(s, j, j->req.n); /* the latents are the job's copies now */
 		if (dec > 0)
 			return; /* the decode thread completes it */
 		j->state = dec ? JOB_FAILED : JOB_COMPLETED;
@@ -530,8 +553,10 @@ static void job_finalise(struct ts_server *s, struct ts_job *j, int n_done, int 
 			snprintf(j->error, sizeof(j->error), "no latent to decode (out of memory)");
 	} else if (j->cancel_req) {
 		j->state = j->shutdown ? JOB_FAILED : JOB_CANCELLED;
+		forget_subs(s, j, j->req.n);
 	} else {
 		j->state = n_fail ? JOB_FAILED : JOB_CANCELLED;
+		forget_subs(s, j, j->req.n);
 	}
 	if (j->state == JOB_FAILED && !j->error[0])
 		snprintf(j->error, sizeof(j->error),
@@ -551,7 +576,7 @@ static void sync_job(struct ts_server *s, struct ts_job *j, struct sync_acc *a)
 
 	for (int i = 0; i < j->req.n; i++) {
 		struct job_sub *sub = &j->sub[i];
-		const struct ts_req *r = &rt->r[sub->eidx];
+		const struct ts_req *r = ts_reqtable_at(rt, sub->eidx); /* live: never forgotten */
 
 		steps += sub_steps(s, sub, r, a->now);
 		late |= r->late;
@@ -605,6 +630,13 @@ static void sync_all(struct ts_server *s)
 		sync_job(s, j, &a);
 	}
 	ts_engine_stats(s->eng, &s->m.est);
+	s->m.engine_held = ts_reqtable_held(ts_engine_requests(s->eng));
+	if (s->rt) {
+		struct ts_exec_real_stats xs;
+
+		ts_exec_real_stats(s->rt->exec, &xs);
+		s->m.exec_held = xs.requests;
+	}
 	ts_groupcache_stats(s->cache, &s->m.gst);
 	s->m.n_devices = s->pool->n;
 	s->m.n_healthy = s->pool->n_healthy;

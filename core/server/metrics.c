@@ -212,6 +212,11 @@ static void render_engine(struct ts_server *s, FILE *f, double now)
 	fprintf(f, "tetriserve_rounds_total{kind=\"plan_call\"} %ld\n", m->est.plan_calls);
 	head(f, "tetriserve_policy_swaps_total", "counter", "Policy swaps done at run time.");
 	fprintf(f, "tetriserve_policy_swaps_total %ld\n", m->est.swaps);
+	head(f, "tetriserve_engine_requests", "gauge",
+	     "Requests whose entries the engine's table (and the executor) hold; "
+	     "finished ones go once their job is final.");
+	fprintf(f, "tetriserve_engine_requests{table=\"engine\"} %d\n", m->engine_held);
+	fprintf(f, "tetriserve_engine_requests{table=\"executor\"} %ld\n", m->exec_held);
 	head(f, "tetriserve_policy_info", "gauge", "The policy now asked to plan.");
 	fprintf(f, "tetriserve_policy_info{policy=\"%s\"} 1\n", s->policy);
 }

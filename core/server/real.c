@@ -401,8 +401,10 @@ int ts_srv_real_submit(struct ts_server *s, struct ts_job *j, double now)
 				       j->deadline_s - now, &j->sub[i].eidx);
 
 		if (err) {
+			/* the caller forgets the ones already in the engine */
 			for (int k = 0; k < i; k++)
 				ts_engine_cancel(s->eng, j->sub[k].eidx);
+			j->sub[i].eidx = -1;
 			return err;
 		}
 	}

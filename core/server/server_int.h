@@ -146,6 +146,8 @@ struct srv_metrics {
 	struct ts_engine_stats est;
 	struct ts_groupcache_stats gst;
 	int n_devices, n_healthy, n_free;
+	int engine_held;     /* entries of the engine's request table */
+	long exec_held;      /* requests the real executor keeps state for (0 on sim) */
 };
 
 struct ts_server {

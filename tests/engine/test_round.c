@@ -3,7 +3,8 @@
  * tests/engine/test_round.c - the round engine with a fake model: rounds in
  * steps and in ms, overruns, placement preservation and migrations, batch
  * groups, event-driven planning, refused assignments, stuck policies, late
- * flags, and policy swaps that lose or repeat nothing.
+ * flags, policy swaps that lose or repeat nothing, and forgetting finished
+ * requests (a long-running engine's table stays bounded).
  */
 #include "fake.h"
 
@@ -429,6 +430,65 @@ static void test_cancel(void)
 	rig_close(&r);
 }
 
+static void test_forget(void)
+{
+	const struct ts_reqtable *t;
+	struct rig r;
+	int idx, cap0, max_held = 0, all_done = 1;
+
+	/* One device, 2-step assignments: A runs, B waits. */
+	reset(1, 2, TS_ASSIGN_PRESERVE);
+	rig_open(&r, 1, NULL, 2, 0, fake_exact, NULL);
+	t = ts_engine_requests(r.eng);
+	for (int i = 0; i < 200; i++)
+		rig_submit(&r, i, 0.0, 2, 1e6);
+	ts_engine_set_policy(r.eng, &script_ops, NULL);
+	ts_engine_run_until(r.eng, 1.0);
+	ok(ts_engine_forget(r.eng, 0) == TS_EBUSY && ts_engine_forget(r.eng, 1) == TS_EBUSY &&
+	   ts_engine_forget(r.eng, 200) == TS_ENOENT && ts_engine_forget(r.eng, -1) == TS_ENOENT,
+	   "running, queued and bad indices: not forgotten");
+	ok(!ts_engine_run(r.eng), "200 requests run to the end");
+	cap0 = t->cap;
+	/* Request 0 kept: everything after it is forgotten but held behind it. */
+	for (int i = 1; i < 200; i++)
+		all_done &= !ts_engine_forget(r.eng, i);
+	ok(all_done && ts_reqtable_held(t) == 200 && !ts_reqtable_get(t, 5) &&
+	   ts_reqtable_get(t, 0) && ts_reqtable_get(t, 0)->state == TS_REQ_DONE,
+	   "199 forgotten behind request 0: held, but gone to lookups (held %d)",
+	   ts_reqtable_held(t));
+	ok(ts_engine_forget(r.eng, 5) == TS_ENOENT && ts_engine_cancel(r.eng, 5) == TS_ENOENT,
+	   "a forgotten request: forget again or cancel say no such request");
+	all_done = !ts_engine_forget(r.eng, 0);
+	ok(all_done && ts_reqtable_held(t) == 0 && t->cap < cap0,
+	   "request 0 forgotten: all 200 let go, memory given back (cap %d -> %d)", cap0,
+	   t->cap);
+	ok(!rig_submit(&r, 900, ts_engine_now(r.eng), 2, 1e6) && t->n == 201,
+	   "a new request takes the next index (200), never a forgotten one");
+	ok(!ts_engine_run(r.eng) && ts_reqtable_get(t, 200) &&
+	   ts_reqtable_get(t, 200)->state == TS_REQ_DONE && ts_reqtable_get(t, 200)->id == 900 &&
+	   ts_reqtable_get(t, 200)->steps_done == 2, "and it runs to the end");
+	ok(!ts_engine_forget(r.eng, 200), "forgotten too");
+	/* A server's life: batches come, finish and are forgotten; the table stays small. */
+	idx = t->n;
+	for (int b = 0; b < 50; b++) {
+		double now = ts_engine_now(r.eng);
+
+		for (int i = 0; i < 40; i++)
+			rig_submit(&r, 1000 + idx + i, now, 2, 1e6);
+		ts_engine_run(r.eng);
+		if (ts_reqtable_held(t) > max_held)
+			max_held = ts_reqtable_held(t);
+		for (int i = 0; i < 40; i++)
+			all_done &= ts_reqtable_get(t, idx + i)->state == TS_REQ_DONE &&
+				    !ts_engine_forget(r.eng, idx + i);
+		idx += 40;
+	}
+	ok(all_done && max_held < 40 + 64 && t->cap <= 256,
+	   "2000 more requests in batches of 40: at most %d held, arrays of %d", max_held,
+	   t->cap);
+	rig_close(&r);
+}
+
 static void test_clocks(void)
 {
 	struct ts_clock c;
@@ -460,5 +520,6 @@ int main(void)
 	test_stuck();
 	test_late();
 	test_swap();
+	test_forget();
 	return tap_done();
 }

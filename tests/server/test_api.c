@@ -350,6 +350,48 @@ static void metrics(void)
 	http_reply_free(&r);
 }
 
+/* The value of the /metrics line starting with @line, or -1. */
+static long metric(const char *line)
+{
+	struct http_reply r;
+	const char *p;
+	long v = -1;
+
+	http_do(port, "GET", "/metrics", NULL, NULL, &r);
+	p = r.status == 200 && r.body ? strstr(r.body, line) : NULL;
+	if (p)
+		v = atol(p + strlen(line));
+	http_reply_free(&r);
+	return v;
+}
+
+/*
+ * A long-running server forgets finished requests in the engine: after 150
+ * more jobs (162 engine requests in all) its request table holds only a
+ * few, not one entry per request ever served.
+ */
+static void engine_bounded(void)
+{
+	int st, ok_all = 1;
+
+	/* job_history = 5: the jobs go before they could be polled; count them in /metrics */
+	for (int b = 0; b < 3; b++) {
+		for (int i = 0; i < 50; i++) {
+			submit("{\"model\":\"tiny\",\"num_inference_steps\":2}", &st);
+			ok_all &= st == 202;
+		}
+		for (int t = 0; t < 1000 && metric("tetriserve_jobs_total{state=\"completed\"} ") <
+					      12 + 50 * (b + 1); t++)
+			sleep_ms(10);
+	}
+	ok(ok_all && metric("tetriserve_jobs_total{state=\"completed\"} ") == 162,
+	   "150 more jobs in bursts of 50, all completed");
+	ok(metric("tetriserve_engine_requests{table=\"engine\"} ") >= 0 &&
+	   metric("tetriserve_engine_requests{table=\"engine\"} ") < 64,
+	   "the engine's table holds %ld of the 162 requests served",
+	   metric("tetriserve_engine_requests{table=\"engine\"} "));
+}
+
 /* [server] job_history = 5: old finished jobs go, new ones stay, the list follows. */
 static void history(void)
 {
@@ -390,6 +432,7 @@ static void history(void)
 				      json_array_size(json_object_get(l, "data")) - 1), "id"), last),
 	   "the list holds at most job_history + 1, newest last");
 	json_decref(l);
+	engine_bounded();
 	ts_server_stop(srv, 5);
 	ts_config_free(cfg);
 	port = saved;

@@ -6,7 +6,7 @@
  * PNGs of the right size, the same seed gives the same image, SSE follows
  * the steps and the decode, a running job is cancelled at a step boundary,
  * a policy swap with jobs in flight loses none, metrics show decode and
- * step times.
+ * step times, and the executor keeps no finished request.
  */
 #include <jansson.h>
 #include <libgen.h>
@@ -223,6 +223,10 @@ static void metrics(void)
 	   strstr(r.body, "tetriserve_decoding 0") &&
 	   strstr(r.body, "tetriserve_policy_info{policy=\"fixed\"} 1"),
 	   "metrics: decode and step histograms, the decoding gauge, the new policy");
+	/* every job is final: their latents were copied out, the executor keeps none */
+	ok(r.status == 200 && r.body &&
+	   strstr(r.body, "tetriserve_engine_requests{table=\"executor\"} 0\n"),
+	   "the executor forgot every finished request");
 	http_reply_free(&r);
 }
 
