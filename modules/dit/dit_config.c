@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "dit.h"
+#include "../common/config.h"
 
 const struct ts_key dit_keys[] = {
 	{ .name = "weights", .type = TS_KEY_PATH,
@@ -188,21 +189,9 @@ static int read_sampling(struct dit_model *m, const struct ts_section *sec)
 	return 0;
 }
 
-static char *dup_str(const struct ts_host *host, const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *d = host->alloc(n);
-
-	if (d)
-		memcpy(d, s, n);
-	return d;
-}
-
 int dit_configure(const struct ts_host *host, const struct ts_section *sec, void **model)
 {
 	struct dit_model *m;
-	const char *name = host->cfg_name(sec);
-	const char *path = host->cfg_str(sec, "weights");
 	int err;
 
 	m = host->alloc(sizeof(*m));
@@ -210,28 +199,16 @@ int dit_configure(const struct ts_host *host, const struct ts_section *sec, void
 		return TS_ENOMEM;
 	memset(m, 0, sizeof(*m));
 	m->host = host;
-	if (name) {
-		const char *sp = strchr(name, ' ');
-
-		snprintf(m->name, sizeof(m->name), "%s", sp ? sp + 1 : name);
-	}
+	mc_cfg_instance(host, sec, m->name, sizeof(m->name));
 	err = read_arch(m, sec);
 	if (!err)
 		err = read_sampling(m, sec);
 	if (!err)
 		err = dit_model_derive(m);
+	if (!err)
+		err = mc_cfg_weights(host, sec, &m->random_weights, &m->weights);
 	if (err)
 		goto free_model;
-	m->random_weights = host->cfg_bool(sec, "random_weights");
-	if (!path && !m->random_weights) {
-		err = host->cfg_error(sec, "weights", "is required unless random_weights = true");
-		goto free_model;
-	}
-	m->weights = dup_str(host, path ? path : "(random weights)");
-	if (!m->weights) {
-		err = TS_ENOMEM;
-		goto free_model;
-	}
 	*model = m;
 	return 0;
 

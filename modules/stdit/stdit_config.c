@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "stdit.h"
+#include "../common/config.h"
 
 const struct ts_key stdit_keys[] = {
 	{ .name = "weights", .type = TS_KEY_PATH,
@@ -135,16 +136,6 @@ static void read_sampling(struct stdit_model *m, const struct ts_section *sec)
 	m->max_batch = (int)host->cfg_int(sec, "max_batch");
 }
 
-static char *dup_str(const struct ts_host *host, const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *d = host->alloc(n);
-
-	if (d)
-		memcpy(d, s, n);
-	return d;
-}
-
 /* Element @i of a numeric tensor as double (the mapping may be unaligned). */
 static double elem_of(const struct ts_tensor *t, int64_t i)
 {
@@ -211,8 +202,6 @@ close:
 int stdit_configure(const struct ts_host *host, const struct ts_section *sec, void **model)
 {
 	struct stdit_model *m;
-	const char *name = host->cfg_name(sec);
-	const char *path = host->cfg_str(sec, "weights");
 	const char *cap = host->cfg_str(sec, "caption_file");
 	int err;
 
@@ -221,27 +210,16 @@ int stdit_configure(const struct ts_host *host, const struct ts_section *sec, vo
 		return TS_ENOMEM;
 	memset(m, 0, sizeof(*m));
 	m->host = host;
-	if (name) {
-		const char *sp = strchr(name, ' ');
-
-		snprintf(m->name, sizeof(m->name), "%s", sp ? sp + 1 : name);
-	}
+	mc_cfg_instance(host, sec, m->name, sizeof(m->name));
 	err = read_arch(m, sec);
 	if (err)
 		goto free_model;
 	read_sampling(m, sec);
-	m->random_weights = host->cfg_bool(sec, "random_weights");
-	if (!path && !m->random_weights) {
-		err = host->cfg_error(sec, "weights", "is required unless random_weights = true");
+	err = mc_cfg_weights(host, sec, &m->random_weights, &m->weights);
+	if (!err && cap)
+		err = load_caption(m, sec, cap);
+	if (err)
 		goto free_model;
-	}
-	if (cap && (err = load_caption(m, sec, cap)))
-		goto free_model;
-	m->weights = dup_str(host, path ? path : "(random weights)");
-	if (!m->weights) {
-		err = TS_ENOMEM;
-		goto free_model;
-	}
 	*model = m;
 	return 0;
 
