@@ -11,13 +11,13 @@
 #include <string.h>
 
 #include "dit.h"
+#include "../common/case.h"
 
 #define TRY(x) do { int e_ = (x); if (e_) return e_; } while (0)
 
 struct dit_case {
 	const struct ts_step_ctx *ctx;
-	int (*emit)(void *arg, const struct ts_tensor *t);
-	void *arg;
+	struct mc_case_out out;
 	void *gall, *gfull;     /* device: gather of sharded intermediates */
 };
 
@@ -26,8 +26,6 @@ static int case_tap(struct dit_run *r, const char *name, const void *buf, int nd
 		    const int64_t *shape, int sharded)
 {
 	struct dit_case *c = r->tap_arg;
-	struct ts_tensor t = { .name = name, .dtype = TS_F32, .ndim = ndim };
-	int err;
 
 	if (sharded) {
 		TRY(dit_gather_tokens(r, buf, c->gall, c->gfull, shape[ndim - 1]));
@@ -35,15 +33,7 @@ static int case_tap(struct dit_run *r, const char *name, const void *buf, int nd
 	}
 	if (r->rank != 0)
 		return 0;
-	memcpy(t.shape, shape, sizeof(int64_t) * (size_t)ndim);
-	t.data = r->host->alloc(sizeof(float) * (size_t)ts_tensor_numel(&t));
-	if (!t.data)
-		return TS_ENOMEM;
-	err = r->host->dev_download(r->dev, t.data, buf, ts_tensor_numel(&t));
-	if (!err)
-		err = c->emit(c->arg, &t);
-	r->host->free(t.data);
-	return err;
+	return mc_case_emit(r->host, r->dev, &c->out, name, buf, ndim, shape);
 }
 
 static int get_input(const struct ts_host *host, struct ts_st *st, const char *key,
@@ -59,24 +49,6 @@ static int get_input(const struct ts_host *host, struct ts_st *st, const char *k
 		return TS_ERANGE;
 	}
 	return 0;
-}
-
-/* Element @i of a numeric tensor as double (the data may be unaligned). */
-static int elem(const struct ts_tensor *t, int64_t i, double *out)
-{
-	const char *p = (const char *)t->data + i * (int64_t)ts_dtype_size(t->dtype);
-	float f;
-	double d;
-	int64_t l;
-	int32_t n;
-
-	switch (t->dtype) {
-	case TS_F32: memcpy(&f, p, 4); *out = f; return 0;
-	case TS_F64: memcpy(&d, p, 8); *out = d; return 0;
-	case TS_I64: memcpy(&l, p, 8); *out = (double)l; return 0;
-	case TS_I32: memcpy(&n, p, 4); *out = n; return 0;
-	default: return TS_EFORMAT;
-	}
 }
 
 /* t and y as the forward takes them; @n their common length. */
@@ -95,8 +67,8 @@ static int read_ty(const struct ts_host *host, struct ts_st *st, const char *tk,
 	for (int64_t i = 0; i < n; i++) {
 		double a, b;
 
-		if (elem(&tt, i, &a) || elem(&yt, i, &b) || yt.dtype == TS_F32 ||
-		    yt.dtype == TS_F64) {
+		if (mc_tensor_elem(&tt, i, &a) || mc_tensor_elem(&yt, i, &b) ||
+		    yt.dtype == TS_F32 || yt.dtype == TS_F64) {
 			host->log(TS_LOG_ERROR, DIT_WHO, "%s: '%s' must be numeric, '%s' integer",
 				  host->st_path(st), tk, yk);
 			return TS_EFORMAT;
@@ -161,7 +133,7 @@ static int case_cfg(struct dit_run *r, struct ts_st *st, void *scratch)
 	TRY(get_input(r->host, st, "input.cfg_scale", &s, 1));
 	n = x.shape[0];
 	half = n / 2;
-	if (n % 2 || elem(&s, 0, &sv)) {
+	if (n % 2 || mc_tensor_elem(&s, 0, &sv)) {
 		r->host->log(TS_LOG_ERROR, DIT_WHO,
 			     "%s: cfg_x needs an even batch, cfg_scale a number",
 			     r->host->st_path(st));
@@ -222,7 +194,7 @@ int dit_run_case(const struct ts_step_ctx *ctx, struct ts_st *st,
 {
 	const struct dit_model *m = ctx->model;
 	const struct ts_host *host = ctx->host;
-	struct dit_case c = { .ctx = ctx, .emit = emit, .arg = arg };
+	struct dit_case c = { .ctx = ctx, .out = { .emit = emit, .arg = arg } };
 	int64_t bm = case_batch(host, st);
 	int64_t nl = (m->tokens + ctx->degree - 1) / ctx->degree;
 	struct dit_run r = { 0 };

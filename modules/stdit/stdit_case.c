@@ -11,10 +11,10 @@
 #include <string.h>
 
 #include "stdit.h"
+#include "../common/case.h"
 
 struct stdit_case {
-	int (*emit)(void *arg, const struct ts_tensor *t);
-	void *arg;
+	struct mc_case_out out;
 	void *gall, *gfull;     /* device: gather of sharded intermediates */
 };
 
@@ -31,8 +31,6 @@ static int case_tap(struct stdit_run *r, const char *name, const void *buf, int 
 		    const int64_t *shape, int sharded)
 {
 	struct stdit_case *c = r->tap_arg;
-	struct ts_tensor t = { .name = name, .dtype = TS_F32, .ndim = ndim };
-	int err;
 
 	if (sharded) {
 		ST_TRY(stdit_gather(r, buf, c->gall, c->gfull, shape[ndim - 1]));
@@ -40,40 +38,13 @@ static int case_tap(struct stdit_run *r, const char *name, const void *buf, int 
 	}
 	if (r->rank != 0)
 		return 0;
-	memcpy(t.shape, shape, sizeof(int64_t) * (size_t)ndim);
-	t.data = r->host->alloc(sizeof(float) * (size_t)ts_tensor_numel(&t));
-	if (!t.data)
-		return TS_ENOMEM;
-	err = r->host->dev_download(r->dev, t.data, buf, ts_tensor_numel(&t));
-	if (!err)
-		err = c->emit(c->arg, &t);
-	r->host->free(t.data);
-	return err;
+	return mc_case_emit(r->host, r->dev, &c->out, name, buf, ndim, shape);
 }
 
 static int bad(const struct ts_host *host, struct ts_st *st, const char *key, const char *want)
 {
 	host->log(TS_LOG_ERROR, ST_WHO, "%s: tensor '%s' %s", host->st_path(st), key, want);
 	return TS_EFORMAT;
-}
-
-/* Element @i of a numeric tensor as double (the data may be unaligned). */
-static int elem(const struct ts_tensor *t, int64_t i, double *out)
-{
-	const char *p = (const char *)t->data + i * (int64_t)ts_dtype_size(t->dtype);
-	float f;
-	double d;
-	int64_t l;
-	int32_t n;
-
-	switch (t->dtype) {
-	case TS_F32: memcpy(&f, p, 4); *out = f; return 0;
-	case TS_F64: memcpy(&d, p, 8); *out = d; return 0;
-	case TS_I64: memcpy(&l, p, 8); *out = (double)l; return 0;
-	case TS_I32: memcpy(&n, p, 4); *out = n; return 0;
-	case TS_U8: case TS_BOOL: *out = (unsigned char)*p; return 0;
-	default: return TS_EFORMAT;
-	}
 }
 
 /* A numeric vector input of at least @n entries into @out (floats). */
@@ -86,7 +57,7 @@ static int read_vec(const struct ts_host *host, struct ts_st *st, const char *ke
 	if (host->st_get(st, key, &t) || ts_tensor_numel(&t) < n)
 		return bad(host, st, key, "is missing or has too few entries");
 	for (int64_t i = 0; i < n; i++) {
-		if (elem(&t, i, &v))
+		if (mc_tensor_elem(&t, i, &v))
 			return bad(host, st, key, "is not numeric");
 		out[i] = (float)v;
 	}
@@ -111,7 +82,7 @@ static int read_mask(const struct ts_host *host, struct ts_st *st, const char *k
 	if (!*out)
 		return TS_ENOMEM;
 	for (int64_t i = 0; i < B * cols; i++) {
-		if (elem(&t, i % (rows * cols), &v))
+		if (mc_tensor_elem(&t, i % (rows * cols), &v))
 			return bad(host, st, key, "is not numeric");
 		(*out)[i] = v != 0;
 	}
@@ -193,7 +164,7 @@ int stdit_run_case(const struct ts_step_ctx *ctx, struct ts_st *st,
 		   int (*emit)(void *arg, const struct ts_tensor *t), void *arg)
 {
 	const struct ts_host *host = ctx->host;
-	struct stdit_case c = { .emit = emit, .arg = arg };
+	struct stdit_case c = { .out = { .emit = emit, .arg = arg } };
 	struct stdit_run r = { .tap = case_tap, .tap_arg = &c };
 	struct case_in *in = host->alloc(sizeof(*in));
 	int err;

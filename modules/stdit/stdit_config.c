@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "stdit.h"
+#include "../common/case.h"
 #include "../common/config.h"
 
 const struct ts_key stdit_keys[] = {
@@ -136,23 +137,6 @@ static void read_sampling(struct stdit_model *m, const struct ts_section *sec)
 	m->max_batch = (int)host->cfg_int(sec, "max_batch");
 }
 
-/* Element @i of a numeric tensor as double (the mapping may be unaligned). */
-static double elem_of(const struct ts_tensor *t, int64_t i)
-{
-	const char *p = (const char *)t->data + i * (int64_t)ts_dtype_size(t->dtype);
-	float f;
-	int64_t l;
-	int32_t n;
-
-	switch (t->dtype) {
-	case TS_F32: memcpy(&f, p, 4); return f;
-	case TS_I64: memcpy(&l, p, 8); return (double)l;
-	case TS_I32: memcpy(&n, p, 4); return n;
-	case TS_U8: case TS_BOOL: return (unsigned char)*p;
-	default: return 0;
-	}
-}
-
 /*
  * caption_file: the default caption (T5 is not part of this module), rows
  * past the file's count are padding (mask 0).
@@ -190,8 +174,12 @@ static int load_caption(struct stdit_model *m, const struct ts_section *sec, con
 					path, (long long)rows);
 			goto close;
 		}
-		for (int64_t i = 0; i < rows; i++)
-			m->cap_mask[i] = elem_of(&mk, i) != 0;
+		for (int64_t i = 0; i < rows; i++) {
+			double v = 0;
+
+			mc_tensor_elem(&mk, i, &v); /* a non-numeric dtype reads as 0 */
+			m->cap_mask[i] = v != 0;
+		}
 	}
 	err = 0;
 close:
