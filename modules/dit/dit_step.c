@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "dit.h"
+#include "../common/latent.h"
 
 #define TRY(x) do { int e_ = (x); if (e_) return e_; } while (0)
 
@@ -163,23 +164,12 @@ int dit_finish(void *model, const struct ts_work *w, const void *state, const fl
 {
 	const struct dit_model *m = model;
 	const struct dit_state *st = state;
-	float *data = out->data;
 
 	if (st->magic != DIT_STATE_MAGIC || st->done != st->steps) {
 		m->host->log(TS_LOG_ERROR, DIT_WHO, "finish after %d of %d steps", st->done,
 			     st->steps);
 		return TS_EINVAL;
 	}
-	if (!data) {
-		data = m->host->alloc(sizeof(float) * (size_t)w->latent_elems);
-		if (!data)
-			return TS_ENOMEM;
-	}
 	/* as sampled: the decoder divides by the VAE's scale (sample.py's / 0.18215) */
-	memcpy(data, latent, sizeof(float) * (size_t)w->latent_elems);
-	out->dtype = TS_F32;
-	out->ndim = w->latent_shape_ndim;
-	memcpy(out->shape, w->latent_shape, sizeof(out->shape));
-	out->data = data;
-	return 0;
+	return mc_latent_out(m->host, w, latent, out);
 }

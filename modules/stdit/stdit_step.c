@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "stdit.h"
+#include "../common/latent.h"
 
 #define ST_VAE_SPATIAL 8 /* pixels per latent pixel (SD VAE) */
 #define ST_IMG_FPS 120.0f
@@ -198,25 +199,14 @@ int stdit_finish(void *model, const struct ts_work *w, const void *state, const 
 {
 	const struct stdit_model *m = model;
 	const struct stdit_state *st = state;
-	float *data = out->data;
 
 	if (st->magic != ST_STATE_MAGIC || st->done != st->steps) {
 		m->host->log(TS_LOG_ERROR, ST_WHO, "finish after %d of %d steps", st->done,
 			     st->steps);
 		return TS_EINVAL;
 	}
-	if (!data) {
-		data = m->host->alloc(sizeof(float) * (size_t)w->latent_elems);
-		if (!data)
-			return TS_ENOMEM;
-	}
 	/* as sampled: Open-Sora's VAE pipeline applies its own scale and shift */
-	memcpy(data, latent, sizeof(float) * (size_t)w->latent_elems);
-	out->dtype = TS_F32;
-	out->ndim = w->latent_shape_ndim;
-	memcpy(out->shape, w->latent_shape, sizeof(out->shape));
-	out->data = data;
-	return 0;
+	return mc_latent_out(m->host, w, latent, out);
 }
 
 size_t stdit_scratch_bytes(void *model, const struct ts_work *w, int degree, int batch)
