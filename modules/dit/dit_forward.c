@@ -11,23 +11,15 @@
 #include <string.h>
 
 #include "dit.h"
+#include "../common/linear.h"
 
 #define TRY(x) do { int e_ = (x); if (e_) return e_; } while (0)
 
-/* y[rows, out] = act(x[rows, in] W^T + b), W [out, in]: a torch Linear. */
+/* y[rows, out] = act(x[rows, in] W^T + b) on the run's device (modules/common/linear.h). */
 static int linear(struct dit_run *r, void *y, const void *x, int64_t rows, int64_t in,
 		  int64_t out, const void *w, const void *b, enum ts_act act)
 {
-	const struct ts_gemm g = {
-		.trans_a = 0, .trans_b = 1,
-		.m = rows, .n = out, .k = in,
-		.a = x, .lda = in,
-		.b = w, .ldb = in,
-		.c = y, .ldc = out,
-		.bias = b, .alpha = 1.0f, .beta = 0.0f, .act = act,
-	};
-
-	return r->ops->gemm(r->dev, &g);
+	return mc_linear(r->ops, r->dev, y, x, rows, in, out, w, b, act);
 }
 
 static int tap_full(struct dit_run *r, const char *name, const void *buf, int ndim,

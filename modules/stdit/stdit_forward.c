@@ -11,21 +11,13 @@
 #include <stdio.h>
 
 #include "stdit.h"
+#include "../common/linear.h"
 
-/* y[rows, out] = act(x[rows, in] W^T + b), W [out, in]: a torch Linear. */
+/* y[rows, out] = act(x[rows, in] W^T + b) on the run's device (modules/common/linear.h). */
 int stdit_linear(struct stdit_run *r, void *y, const void *x, int64_t rows, int64_t in,
 		 int64_t out, const void *w, const void *b, enum ts_act act)
 {
-	const struct ts_gemm g = {
-		.trans_a = 0, .trans_b = 1,
-		.m = rows, .n = out, .k = in,
-		.a = x, .lda = in,
-		.b = w, .ldb = in,
-		.c = y, .ldc = out,
-		.bias = b, .alpha = 1.0f, .beta = 0.0f, .act = act,
-	};
-
-	return r->ops->gemm(r->dev, &g);
+	return mc_linear(r->ops, r->dev, y, x, rows, in, out, w, b, act);
 }
 
 static int tap_rows(struct stdit_run *r, const char *name, const void *buf, int64_t cols,
