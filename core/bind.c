@@ -74,7 +74,7 @@ static const struct ts_abi_hdr *find_ops(struct ts_module *mod, const char *kind
 	return m ? &m->hdr : d ? &d->hdr : NULL;
 }
 
-static int bind_model(struct ts_section *sec)
+int ts_config_bind_model(struct ts_section *sec)
 {
 	const char *module = ts_cfg_str(sec, "module");
 	const char *kind = ts_cfg_str(sec, "kind");
@@ -100,7 +100,7 @@ int ts_config_bind(struct ts_config *cfg)
 	if (bind_policy(cfg))
 		rc = TS_EINVAL;
 	for (int i = 0; (sec = ts_config_section_at(cfg, i)); i++)
-		if (!strcmp(ts_section_kind(sec), "model") && bind_model(sec))
+		if (!strcmp(ts_section_kind(sec), "model") && ts_config_bind_model(sec))
 			rc = TS_EINVAL;
 	if (rc)
 		ts_err(NULL, "%s: config refused", ts_config_path(cfg) ? ts_config_path(cfg) : "config");

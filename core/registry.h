@@ -95,5 +95,7 @@ void ts_config_apply_server(struct ts_config *cfg);
  * returns 0 or TS_EINVAL after reporting all of them.
  */
 int ts_config_bind(struct ts_config *cfg);
+/* The same for one [model NAME] section (a model loaded at run time). */
+int ts_config_bind_model(struct ts_section *sec);
 
 #endif /* TS_CORE_REGISTRY_H */

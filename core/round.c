@@ -277,6 +277,18 @@ int ts_engine_forget(struct ts_engine *e, int idx)
 	return ts_reqtable_forget(&e->rt, idx);
 }
 
+void ts_engine_hold(struct ts_engine *e, int hold)
+{
+	if (e->hold && !hold)
+		e->boundary = nextafter(e->now, INFINITY); /* plan at the next instant */
+	e->hold = hold;
+}
+
+int ts_engine_in_flight(const struct ts_engine *e)
+{
+	return e->heap_n;
+}
+
 double ts_engine_now(struct ts_engine *e)
 {
 	return e->now;
@@ -510,6 +522,8 @@ static void at_instant(struct ts_engine *e, int changed)
 		changed = 1;
 	}
 	changed |= ts_reqtable_admit(&e->rt, e->now) > 0;
+	if (e->hold)
+		return;
 	if (event_driven(e) ? changed || e->boundary <= e->now || e->next_pol
 			    : e->now >= e->boundary || isinf(e->boundary))
 		plan_point(e);
@@ -546,6 +560,16 @@ static int run_until_reported(struct ts_engine *e, double until)
 		double t = fmax(next_event(e), e->now);
 		int n;
 
+		/* Held: only runs in flight end; the rest waits for the release. */
+		if (e->hold) {
+			if (!e->heap_n || !take_reports(e, until)) {
+				if (isfinite(until) && until > e->now)
+					e->now = until;
+				return 0;
+			}
+			at_instant(e, 1);
+			continue;
+		}
 		if (isinf(t) && !e->heap_n) {
 			fail_stuck(e);
 			break;

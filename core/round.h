@@ -169,6 +169,18 @@ int ts_engine_cancel(struct ts_engine *e, int idx);
  */
 int ts_engine_forget(struct ts_engine *e, int idx);
 
+/*
+ * Hold (@hold = 1) or release (0) the engine, for work that needs the devices
+ * idle (loading a model at run time): while held nothing new is planned or
+ * started, runs in flight end and are retired as usual, requests wait, and
+ * ts_engine_run_until() returns at @until (or at once when nothing is in
+ * flight) instead of failing requests that nothing runs. Released, the
+ * policy plans at the next instant. Executors that report their runs only.
+ */
+void ts_engine_hold(struct ts_engine *e, int hold);
+/* Runs in flight. */
+int ts_engine_in_flight(const struct ts_engine *e);
+
 double ts_engine_now(struct ts_engine *e);
 const struct ts_reqtable *ts_engine_requests(const struct ts_engine *e);
 void ts_engine_stats(const struct ts_engine *e, struct ts_engine_stats *st);

@@ -36,6 +36,7 @@ struct ts_engine {
 	uint64_t seq;
 
 	double boundary;       /* next round boundary; INFINITY = at the next event */
+	int hold;              /* ts_engine_hold: no plan points, runs in flight end */
 	double now;
 
 	/* per-plan scratch, sized for the active list */

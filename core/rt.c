@@ -137,6 +137,26 @@ static int add_model(struct ts_rt *rt, struct ts_section *sec)
 	return 0;
 }
 
+int ts_rt_add_model(struct ts_rt *rt, struct ts_section *sec, int *idx)
+{
+	int n = rt->n_models, err;
+
+	if (ts_rt_model(rt, ts_section_instance(sec))) {
+		ts_err(WHO, "[model %s] is already loaded", ts_section_instance(sec));
+		return TS_EEXIST;
+	}
+	if (ts_config_bind_model(sec))
+		return TS_EINVAL;
+	err = add_model(rt, sec);
+	if (!err && rt->n_models == n)
+		err = ts_cfg_error(sec, "module", "names no model to run (a decoder, or a profile "
+				   "alone)");
+	if (err)
+		return err;
+	*idx = n;
+	return 0;
+}
+
 static int round_length(struct ts_rt *rt, const struct ts_rt_opts *o, int *steps, double *ms)
 {
 	struct ts_section *sch = ts_config_section_get(rt->cfg, "scheduler");

@@ -76,6 +76,15 @@ int ts_rt_open_config(struct ts_config *cfg, const struct ts_rt_opts *o, struct 
 /* Waits for runs in flight, then frees everything. */
 void ts_rt_close(struct ts_rt *rt);
 
+/*
+ * Add [model NAME] @sec at run time: checked against its module's schema
+ * (defaults applied), configured, and loaded on every device of the pool.
+ * The devices must be idle (the engine held with no run in flight: see
+ * ts_engine_hold). @sec must outlive @rt. 0 and *idx its index in
+ * rt->models; TS_EINVAL (refused, logged) or the module's error.
+ */
+int ts_rt_add_model(struct ts_rt *rt, struct ts_section *sec, int *idx);
+
 /* A configured model by its [model NAME], or NULL. */
 const struct ts_rt_model *ts_rt_model(const struct ts_rt *rt, const char *name);
 /* The cost table of @p's shape for @model (made on first use). */

@@ -126,6 +126,55 @@ int ts_srv_link_shape(struct ts_server *s, int model, int w, int h, struct ts_ap
 
 /* --- ops: admin work on the engine thread --------------------------------- */
 
+static void sync_all(struct ts_server *s);
+static int keep_config(struct ts_server *s, struct ts_config *cfg);
+
+/* How long a model load waits for the runs in flight to end. */
+#define LOAD_IDLE_WAIT_S 60.0
+
+/*
+ * Hold the engine until no run is in flight, so every device is idle (a
+ * model's load() may use the device, which must not be running a step).
+ * Meanwhile runs end as usual and jobs are synced; new mail waits. Under mu.
+ */
+static int hold_idle(struct ts_server *s, double limit_s)
+{
+	double end = srv_now(s) + limit_s;
+
+	ts_engine_hold(s->eng, 1);
+	while (ts_engine_in_flight(s->eng) && srv_now(s) < end) {
+		pthread_mutex_unlock(&s->mu);
+		ts_engine_run_until(s->eng, srv_now(s) + s->tick_s);
+		pthread_mutex_lock(&s->mu);
+		sync_all(s);
+	}
+	return ts_engine_in_flight(s->eng) ? TS_EBUSY : 0;
+}
+
+/* [model NAME] of @fresh on the real executor; @fresh is kept once rt may point into it. */
+static void op_load_real(struct ts_server *s, struct link_op *op, struct ts_config *fresh,
+			 struct ts_section *sec)
+{
+	int n_models = s->rt->n_models;
+
+	op->rc = hold_idle(s, LOAD_IDLE_WAIT_S);
+	if (op->rc) {
+		op->status = 503;
+		snprintf(op->msg, sizeof(op->msg), "runs in flight did not end within %.0f s; "
+			 "try again", LOAD_IDLE_WAIT_S);
+	} else {
+		op->rc = ts_srv_real_load(s, fresh, sec, op->msg, sizeof(op->msg));
+	}
+	ts_engine_hold(s->eng, 0);
+	if (s->rt->n_models == n_models || keep_config(s, fresh))
+		ts_config_free(fresh); /* keep_config fails only on ENOMEM */
+	if (op->rc)
+		return;
+	snprintf(op->msg, sizeof(op->msg), "model %.64s loaded on %d devices", op->name,
+		 s->pool->n);
+	ts_info("server", "admin: %s", op->msg);
+}
+
 void ts_srv_link_call(struct ts_server *s, struct link_op *op)
 {
 	if (s->stopping) {
@@ -254,9 +303,11 @@ static int model_index(struct ts_server *s, const char *name)
 
 /*
  * Load: read the config file again and take its [model NAME] section (so a
- * section added to the file since start can be served), or bring back an
- * unloaded model. Unload: new requests for it are refused (400 unknown
- * model); requests already accepted run to the end.
+ * section added to the file since start can be served; on the real executor
+ * it is checked against its module's schema and loaded on every device while
+ * the engine is held idle), or bring back an unloaded model. Unload: new
+ * requests for it are refused (400 unknown model); requests already accepted
+ * run to the end.
  */
 static void op_load(struct ts_server *s, struct link_op *op, int load)
 {
@@ -283,13 +334,6 @@ static void op_load(struct ts_server *s, struct link_op *op, int load)
 		snprintf(op->msg, sizeof(op->msg), "model %.64s loaded", op->name);
 		return;
 	}
-	if (s->rt) {
-		op->rc = TS_ENOTSUP;
-		op->status = 501;
-		snprintf(op->msg, sizeof(op->msg), "loading a new model at run time needs [pool] "
-			 "backend = sim here; the real executor loads models at start");
-		return;
-	}
 	op->rc = ts_config_load(ts_config_path(s->cfg), &fresh);
 	if (op->rc) {
 		snprintf(op->msg, sizeof(op->msg), "%s: cannot read it again (%s)",
@@ -304,6 +348,10 @@ static void op_load(struct ts_server *s, struct link_op *op, int load)
 		snprintf(op->msg, sizeof(op->msg), "%s has no [model %.64s]", ts_config_path(s->cfg),
 			 op->name);
 		ts_config_free(fresh);
+		return;
+	}
+	if (s->rt) {
+		op_load_real(s, op, fresh, sec);
 		return;
 	}
 	/* The env keeps sections of models costed by modules: keep the file's config alive. */

@@ -51,7 +51,7 @@ struct srv_real {
 	struct ts_pool *dpool;   /* the decode device */
 	int nice;                /* [pool] compute_nice: of the decode and device threads */
 	struct srv_dec dec[TS_API_MAX_MODELS];
-	const struct ts_rt_model *model[TS_API_MAX_MODELS];
+	int model[TS_API_MAX_MODELS]; /* catalog index -> index in rt->models (may move) */
 	pthread_t thr;
 	int started, stop;
 	pthread_cond_t cv;       /* decode queue not empty, or stop; with srv->mu */
@@ -215,9 +215,11 @@ static void *decode_main(void *arg)
 
 /* --- start and stop ------------------------------------------------------- */
 
-static int open_decoder(struct ts_server *s, struct srv_real *re, int k,
-			const struct ts_rt_model *m)
+/* The decoder catalog model @k names (decoder = SECTION, a section of @cfg), if any. */
+static int open_decoder(struct ts_server *s, struct ts_config *cfg, int k)
 {
+	struct srv_real *re = s->real;
+	const struct ts_rt_model *m = &s->rt->models[re->model[k]];
 	const char *dname = ts_cfg_str(m->sec, "decoder");
 	struct srv_dec *d = &re->dec[k];
 	struct ts_section *dsec;
@@ -227,12 +229,15 @@ static int open_decoder(struct ts_server *s, struct srv_real *re, int k,
 	if (!dname)
 		return 0;
 	snprintf(name, sizeof(name), "model %s", dname);
-	dsec = ts_config_section(s->cfg, name);
+	dsec = ts_config_section(cfg, name);
 	if (dsec && ts_cfg_str(dsec, "module"))
 		d->ops = ts_find_decoder(ts_cfg_str(dsec, "kind") ? ts_cfg_str(dsec, "kind")
 								  : ts_cfg_str(dsec, "module"));
 	if (!d->ops)
 		return ts_cfg_error(m->sec, "decoder", "no [model %s] with a decoder module", dname);
+	/* one loaded at run time: its schema, as ts_config_bind() did at start */
+	if (cfg != s->cfg && ts_config_bind_model(dsec))
+		return TS_EINVAL;
 	if (!re->dpool) {
 		err = ts_pool_open_niced("cpu", ts_host_api(), 1, (int)ts_cfg_int(
 			ts_config_section_get(s->cfg, "pool"), "threads_per_device"), NULL,
@@ -256,7 +261,7 @@ int ts_srv_real_shape(struct ts_server *s, int model, int w, int h, struct srv_s
 		.width = w, .height = h, .frames = 1, .steps = am->default_steps,
 		.class_label = am->n_classes ? 0 : -1,
 	};
-	const struct ts_cost *c = ts_rt_cost(s->rt, s->real->model[model], &p);
+	const struct ts_cost *c = ts_rt_cost(s->rt, &s->rt->models[s->real->model[model]], &p);
 
 	if (!c)
 		return TS_ERANGE;
@@ -269,8 +274,10 @@ static void drop_line(enum ts_log_level lvl, const char *line, void *arg)
 {
 }
 
-static void catalog_model(struct ts_server *s, const struct ts_rt_model *m)
+/* rt->models[@idx] into the catalog with the sizes it plans; not served when none. */
+static void catalog_model(struct ts_server *s, int idx)
 {
+	const struct ts_rt_model *m = &s->rt->models[idx];
 	struct ts_api_model *am = &s->cat.m[s->cat.n];
 	int line, k = s->cat.n;
 
@@ -281,7 +288,7 @@ static void catalog_model(struct ts_server *s, const struct ts_rt_model *m)
 	am->max_steps = am->default_steps > REAL_MAX_STEPS ? am->default_steps : REAL_MAX_STEPS;
 	am->n_classes = ts_section_raw(m->sec, "num_classes", &line) ?
 			(int)ts_cfg_int(m->sec, "num_classes") : 0;
-	s->real->model[k] = m;
+	s->real->model[k] = idx;
 	s->cat.n++;
 	ts_log_set_sink(drop_line, NULL);
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
@@ -335,8 +342,8 @@ int ts_srv_real_open(struct ts_server *s)
 	for (int i = 0; i < s->rt->n_models && s->cat.n < TS_API_MAX_MODELS; i++) {
 		int k = s->cat.n;
 
-		catalog_model(s, &s->rt->models[i]);
-		if (s->cat.n > k && (err = open_decoder(s, re, k, &s->rt->models[i])))
+		catalog_model(s, i);
+		if (s->cat.n > k && (err = open_decoder(s, s->cfg, k)))
 			return err;
 	}
 	if (!s->cat.n) {
@@ -382,6 +389,38 @@ void ts_srv_real_close(struct ts_server *s)
 }
 
 /* --- engine-thread hooks -------------------------------------------------- */
+
+int ts_srv_real_load(struct ts_server *s, struct ts_config *cfg, struct ts_section *sec,
+		     char *msg, size_t msg_len)
+{
+	int k = s->cat.n, n_shapes = s->n_shapes, idx, err;
+
+	if (k == TS_API_MAX_MODELS) {
+		snprintf(msg, msg_len, "the server serves at most %d models", TS_API_MAX_MODELS);
+		return TS_ENOMEM;
+	}
+	err = ts_rt_add_model(s->rt, sec, &idx);
+	if (err) {
+		snprintf(msg, msg_len, "[%s] refused (%s); the log names why", ts_section_name(sec),
+			 ts_strerror(err));
+		return err;
+	}
+	pthread_rwlock_wrlock(&s->cat_rw);
+	catalog_model(s, idx);
+	err = s->cat.n > k ? open_decoder(s, cfg, k) : TS_ERANGE;
+	if (err && s->cat.n > k) {
+		/* not served without its decoder: the catalog forgets it again */
+		s->cat.n = k;
+		s->n_shapes = n_shapes;
+		s->model_loaded[k] = 0;
+	}
+	pthread_rwlock_unlock(&s->cat_rw);
+	if (err)
+		snprintf(msg, msg_len, "[%s] loaded, but %s", ts_section_name(sec),
+			 err == TS_ERANGE ? "none of 32..1024 px square plans" :
+			 "its decoder did not load (see the log)");
+	return err;
+}
 
 int ts_srv_real_submit(struct ts_server *s, struct ts_job *j, double now)
 {

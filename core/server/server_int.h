@@ -256,6 +256,13 @@ void ts_srv_real_close(struct ts_server *s);
 int ts_srv_real_shape(struct ts_server *s, int model, int w, int h, struct srv_shape *sh);
 int ts_srv_real_submit(struct ts_server *s, struct ts_job *j, double now);
 int ts_srv_real_progress(struct ts_server *s, int eidx);
+/*
+ * [model NAME] @sec of @cfg (kept alive by the caller) loaded on every device
+ * and served; the engine held with no run in flight. 0, or an error with
+ * @msg saying why.
+ */
+int ts_srv_real_load(struct ts_server *s, struct ts_config *cfg, struct ts_section *sec,
+		     char *msg, size_t msg_len);
 /* All images done: 1 when the job went to the decode thread, 0 to complete it now, < 0 failed. */
 int ts_srv_real_finished(struct ts_server *s, struct ts_job *j);
 void ts_srv_job_free_images(struct ts_job *j);

@@ -13,7 +13,9 @@
  *  - batching: a policy that batches same-shape requests runs fewer runs,
  *    same outputs;
  *  - rounds much shorter than runs: overruns lose and repeat nothing;
- *  - cancelling a running request frees its devices at the next step.
+ *  - cancelling a running request frees its devices at the next step;
+ *  - a held engine lets its runs end and starts none (nor fails the waiting
+ *    ones), and runs them all once released.
  */
 #include <libgen.h>
 #include <limits.h>
@@ -423,6 +425,46 @@ out:
 	ts_rt_close(rt);
 }
 
+static void hold(void)
+{
+	static const char *const sched[] = { "degrees=2", NULL };
+	struct ts_rt *rt = open_rt(ts_policy_schedule(), sched, 0);
+	struct ts_req_params p = trace[0].p;
+	const struct ts_reqtable *t;
+	int idx[3], waiting = 0, failed = 0, done = 0;
+
+	/* three long requests at degree 2 on 4 devices: two run, one waits */
+	p.steps = 60;
+	for (int i = 0; rt && i < 3; i++)
+		if (ts_rt_submit(rt, i, "dit-a", &p, 0, 100, &idx[i]))
+			break;
+	if (!ok(rt != NULL, "hold: three long requests"))
+		goto out;
+	t = ts_engine_requests(rt->eng);
+	ts_engine_run_until(rt->eng, ts_engine_now(rt->eng) + 0.02);
+	ts_engine_hold(rt->eng, 1);
+	ok(!ts_engine_run(rt->eng) && !ts_engine_in_flight(rt->eng) &&
+	   rt->pool->n_free == rt->pool->n, "held: the runs in flight end, every device is free");
+	for (int i = 0; i < 3; i++) {
+		const struct ts_req *r = ts_reqtable_get(t, idx[i]);
+
+		waiting += !ts_req_finished(r);
+		failed += r->state == TS_REQ_FAILED;
+	}
+	ok(waiting > 0 && !failed, "nothing failed for want of a plan: %d request(s) wait",
+	   waiting);
+	ts_engine_run_until(rt->eng, ts_engine_now(rt->eng) + 0.05);
+	ok(!ts_engine_in_flight(rt->eng), "still held: nothing started");
+	ts_engine_hold(rt->eng, 0);
+	ok(!ts_engine_run(rt->eng), "released: the engine runs to the end");
+	for (int i = 0; i < 3; i++)
+		done += ts_reqtable_get(t, idx[i])->state == TS_REQ_DONE &&
+			ts_reqtable_get(t, idx[i])->steps_done == 60;
+	ok(done == 3, "every request completes, all 60 steps (%d/3)", done);
+out:
+	ts_rt_close(rt);
+}
+
 int main(int argc, char **argv)
 {
 	char buf[PATH_MAX], tmpl2[PATH_MAX + 16], tmpl[] = "/tmp/tsrtXXXXXX";
@@ -448,6 +490,7 @@ int main(int argc, char **argv)
 	batching();
 	overruns();
 	cancel_running();
+	hold();
 	for (int i = 0; i < N_REQ; i++)
 		free(ref[i]);
 	snprintf(buf, sizeof(buf), "rm -rf '%s'", dir);

@@ -6,7 +6,8 @@
  * PNGs of the right size, the same seed gives the same image, SSE follows
  * the steps and the decode, a running job is cancelled at a step boundary,
  * a policy swap with jobs in flight loses none, metrics show decode and
- * step times, and the executor keeps no finished request.
+ * step times, a model section added at run time loads, and the executor
+ * keeps no finished request.
  */
 #include <jansson.h>
 #include <libgen.h>
@@ -212,6 +213,64 @@ static void swap(void)
 	ok(done == 12, "none lost: %d/12 completed", done);
 }
 
+/*
+ * /admin/models/load of a section added to the file since start: refused
+ * whole when its module's schema says no (depth 0); loaded on both devices
+ * otherwise, with jobs in flight across the load (none lost), and it serves
+ * the image the same weights and seed give under the old name.
+ */
+static void load_new(const char *dir)
+{
+	char ids[4][64], path[PATH_MAX];
+	int st, done = 0, w = 0, h = 0;
+	char *a = NULL, *b = NULL;
+	json_t *o, *o2;
+	FILE *f;
+
+	for (int i = 0; i < 4; i++) {
+		o = call("POST", "/v1/jobs", NULL, "{\"model\":\"dit-s-64\",\"num_inference_steps\":10}",
+			 &st);
+		snprintf(ids[i], 64, "%s", jstr(o, "id"));
+		json_decref(o);
+	}
+	snprintf(path, sizeof(path), "%s/real.ini", dir);
+	f = fopen(path, "a");
+	if (!ok(f != NULL, "sections appended to the config"))
+		return;
+	for (int bad = 1; bad >= 0; bad--)
+		fprintf(f, "\n[model %s]\nmodule = dit\nweights = dit.safetensors\ninput_size = 8\n"
+			"patch_size = 2\nhidden_size = 128\ndepth = %d\nnum_heads = 4\n"
+			"num_classes = 10\nsteps = 20\nguidance = 1\ndecoder = vae\n",
+			bad ? "dit-bad" : "dit-new", bad ? 0 : 4);
+	fclose(f);
+	o = call("POST", "/admin/models/load", AUTH, "{\"model\":\"dit-bad\"}", &st);
+	ok(st == 400, "a new section its module's schema refuses (depth = 0): 400 (%s)",
+	   jstr(json_object_get(o, "error"), "message"));
+	json_decref(o);
+	o = call("POST", "/admin/models/load", AUTH, "{\"model\":\"dit-new\"}", &st);
+	ok(st == 200, "a new section loaded with 4 jobs in flight: %d", st);
+	json_decref(o);
+	for (int i = 0; i < 4; i++)
+		done += !strcmp(wait_final(ids[i], 20000, NULL), "completed");
+	ok(done == 4, "none lost across the load: %d/4 completed", done);
+	o = call("GET", "/v1/models", NULL, NULL, &st);
+	ok(st == 200 && json_array_size(json_object_get(o, "data")) == 3, "three models listed");
+	json_decref(o);
+	o = call("POST", "/v1/images/generations", NULL,
+		 "{\"model\":\"dit-new\",\"seed\":5,\"num_inference_steps\":6}", &st);
+	o2 = call("POST", "/v1/images/generations", NULL,
+		  "{\"model\":\"dit-s-64\",\"seed\":5,\"num_inference_steps\":6}", &st);
+	ok(!png_of(o, 0, &w, &h, &a) && w == 64 && h == 64 && !png_of(o2, 0, &w, &h, &b) &&
+	   !strcmp(a, b), "the new model serves: the same PNG as dit-s-64 for seed 5");
+	free(a);
+	free(b);
+	json_decref(o);
+	json_decref(o2);
+	o = call("POST", "/admin/models/load", AUTH, "{\"model\":\"dit-none\"}", &st);
+	ok(st == 404, "a section the file lacks: 404");
+	json_decref(o);
+}
+
 static void metrics(void)
 {
 	struct http_reply r;
@@ -289,6 +348,7 @@ int main(int argc, char **argv)
 	sse();
 	cancel();
 	swap();
+	load_new(dir);
 	metrics();
 	ts_server_stop(srv, 10);
 	ts_config_free(cfg);
