@@ -120,30 +120,14 @@ static void one_case(struct vaetest *vt, const char *file)
 
 int main(int argc, char **argv)
 {
-	static const char *const files[] = {
-		"tests/data/golden/sd_vae_decoder/a.safetensors",
-		"tests/data/golden/sd_vae_decoder/b.safetensors",
-		"tests/data/golden/vae_temporal/a_decode.safetensors",
-		"tests/data/golden/vae_temporal/b_decode.safetensors",
-		"tests/data/golden/vae_temporal/a_encode.safetensors",
-		"tests/data/golden/vae_temporal/b_encode.safetensors",
-		/* our own references (tests/vae/make_cases.py) for what the goldens leave out */
-		"tests/data/vae_cases/sd_c.safetensors",
-		"tests/data/vae_cases/sd_d.safetensors",
-		"tests/data/vae_cases/sd_e_encode.safetensors",
-		"tests/data/vae_cases/tv_c_decode.safetensors",
-		"tests/data/vae_cases/tv_c_encode.safetensors",
-		"tests/data/vae_cases/tv_d_decode.safetensors",
-		"tests/data/vae_cases/tv_d_encode.safetensors",
-		"tests/data/vae_cases/tv_e_decode.safetensors",
-		"tests/data/vae_cases/tv_e_encode.safetensors",
-	};
+	size_t n;
+	const char *const *files = vaetest_cases(&n);
 	struct vaetest vt;
 	int err = vaetest_open(&vt, argv[0], 0);
 
 	if (!ok(!err, "vae3d module loaded and a CPU device opened (%s)", ts_strerror(err)))
 		return tap_done();
-	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+	for (size_t i = 0; i < n; i++)
 		one_case(&vt, files[i]);
 	vaetest_close(&vt);
 	return tap_done();

@@ -48,24 +48,8 @@ close:
 
 int main(int argc, char **argv)
 {
-	static const char *const files[] = {
-		"tests/data/golden/sd_vae_decoder/a.safetensors",
-		"tests/data/golden/sd_vae_decoder/b.safetensors",
-		"tests/data/golden/vae_temporal/a_decode.safetensors",
-		"tests/data/golden/vae_temporal/b_decode.safetensors",
-		"tests/data/golden/vae_temporal/a_encode.safetensors",
-		"tests/data/golden/vae_temporal/b_encode.safetensors",
-		/* our own references (tests/vae/make_cases.py) for what the goldens leave out */
-		"tests/data/vae_cases/sd_c.safetensors",
-		"tests/data/vae_cases/sd_d.safetensors",
-		"tests/data/vae_cases/sd_e_encode.safetensors",
-		"tests/data/vae_cases/tv_c_decode.safetensors",
-		"tests/data/vae_cases/tv_c_encode.safetensors",
-		"tests/data/vae_cases/tv_d_decode.safetensors",
-		"tests/data/vae_cases/tv_d_encode.safetensors",
-		"tests/data/vae_cases/tv_e_decode.safetensors",
-		"tests/data/vae_cases/tv_e_encode.safetensors",
-	};
+	size_t n;
+	const char *const *files = vaetest_cases(&n);
 	char self[PATH_MAX], *bd, cmd[3 * PATH_MAX], out[PATH_MAX], dir[64], so[PATH_MAX], abs[PATH_MAX];
 
 	snprintf(self, sizeof(self), "%s", argv[0]);
@@ -77,7 +61,7 @@ int main(int argc, char **argv)
 	if (!ok(mkdir(dir, 0700) == 0 && realpath(so, abs) &&
 		symlink(abs, strcat(strcpy(so, dir), "/vae3d.so")) == 0, "module folder %s", dir))
 		return tap_done();
-	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+	for (size_t i = 0; i < n; i++) {
 		int rc;
 
 		snprintf(cmd, sizeof(cmd), "%s/tetriserve run-case %s --out %s --module-path %s "

@@ -123,6 +123,36 @@ static inline int vaetest_on_dev(struct vaetest *vt, int (*fn)(struct ts_dev *, 
 	return ts_backend_run_spmd(&vt->dev, 1, vaetest_spmd_, &c);
 }
 
+/*
+ * The golden files (../shared/golden: sd_vae_decoder, vae_temporal) and ours
+ * that the decoder is checked against, in process and through run-case;
+ * their count in *@n.
+ */
+static inline const char *const *vaetest_cases(size_t *n)
+{
+	static const char *const cases[] = {
+		"tests/data/golden/sd_vae_decoder/a.safetensors",
+		"tests/data/golden/sd_vae_decoder/b.safetensors",
+		"tests/data/golden/vae_temporal/a_decode.safetensors",
+		"tests/data/golden/vae_temporal/b_decode.safetensors",
+		"tests/data/golden/vae_temporal/a_encode.safetensors",
+		"tests/data/golden/vae_temporal/b_encode.safetensors",
+		/* our own references (tests/vae/make_cases.py) for what the goldens leave out */
+		"tests/data/vae_cases/sd_c.safetensors",
+		"tests/data/vae_cases/sd_d.safetensors",
+		"tests/data/vae_cases/sd_e_encode.safetensors",
+		"tests/data/vae_cases/tv_c_decode.safetensors",
+		"tests/data/vae_cases/tv_c_encode.safetensors",
+		"tests/data/vae_cases/tv_d_decode.safetensors",
+		"tests/data/vae_cases/tv_d_encode.safetensors",
+		"tests/data/vae_cases/tv_e_decode.safetensors",
+		"tests/data/vae_cases/tv_e_encode.safetensors",
+	};
+
+	*n = sizeof(cases) / sizeof(cases[0]);
+	return cases;
+}
+
 /* max|a - b| / max|b|: the golden files' rel_err_inf. */
 static inline double vaetest_rel_inf(const float *a, const float *b, int64_t n)
 {
