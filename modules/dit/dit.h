@@ -128,7 +128,6 @@ void dit_unload(void *model, struct ts_dev *dev, void *weights);
 
 /* dit_tables.c: host-side fixed tables, in float64 like upstream's numpy */
 void dit_pos_embed(float *out, int dim, int grid);
-void dit_timestep_freq(float *out, const float *t, int64_t n, int dim);
 
 /* dit_layout.c: scratch of one forward */
 size_t dit_scratch_elems(const struct dit_model *m, int64_t batch, int degree);

@@ -12,6 +12,7 @@
 
 #include "dit.h"
 #include "../common/linear.h"
+#include "../common/sinusoid.h"
 
 #define TRY(x) do { int e_ = (x); if (e_) return e_; } while (0)
 
@@ -48,7 +49,7 @@ static int embed_cond(struct dit_run *r, const float *t, const int64_t *y)
 	freq = r->host->alloc(sizeof(float) * (size_t)(bm * m->freq_dim));
 	if (!freq)
 		return TS_ENOMEM;
-	dit_timestep_freq(freq, t, bm, m->freq_dim);
+	mc_timestep_freq(freq, t, bm, m->freq_dim);
 	err = r->host->dev_upload(r->dev, r->tfreq, freq, TS_F32, bm * m->freq_dim);
 	r->host->free(freq);
 	TRY(err);

@@ -1,10 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * modules/dit/dit_tables.c - the fixed sinusoid tables, computed on the host
- * in float64 and rounded once to float32. Upstream builds the positional table
- * in float64 numpy; its timestep sinusoid is float32, but t * f_k loses ~1e-5
- * there near t = 1000, and the reference outputs are float64, so both are
- * computed in float64 here.
+ * modules/dit/dit_tables.c - the fixed positional sinusoid table, computed on
+ * the host in float64 (as upstream's numpy does) and rounded once to float32.
+ * The timestep sinusoid is modules/common/sinusoid.c's.
  */
 #include <math.h>
 
@@ -36,24 +34,6 @@ void dit_pos_embed(float *out, int dim, int grid)
 
 			sincos_1d(row, dim / 2, j);
 			sincos_1d(row + dim / 2, dim / 2, i);
-		}
-	}
-}
-
-/* TimestepEmbedder.timestep_embedding: [cos(t f_k) | sin(t f_k)], f_k = 10000^(-k/half). */
-void dit_timestep_freq(float *out, const float *t, int64_t n, int dim)
-{
-	int half = dim / 2;
-
-	for (int64_t b = 0; b < n; b++) {
-		float *row = out + b * dim;
-
-		for (int k = 0; k < half; k++) {
-			double f = exp(-log(10000.0) * k / half);
-			double a = (double)t[b] * f;
-
-			row[k] = (float)cos(a);
-			row[half + k] = (float)sin(a);
 		}
 	}
 }

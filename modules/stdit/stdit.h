@@ -146,7 +146,6 @@ int stdit_load(void *model, struct ts_dev *dev, void **weights);
 void stdit_unload(void *model, struct ts_dev *dev, void *weights);
 
 /* stdit_tables.c: host-side sinusoids in float64 */
-void stdit_timestep_freq(float *out, const float *t, int64_t n, int dim);
 void stdit_pos_embed(float *out, int dim, int64_t hg, int64_t wg, double scale, double base);
 double stdit_pos_scale(const struct stdit_model *m, int64_t S, double height, double width,
 		       double *base);

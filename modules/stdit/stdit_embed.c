@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "stdit.h"
+#include "../common/sinusoid.h"
 
 static int tap2(struct stdit_run *r, const char *name, const void *buf, int64_t d0, int64_t d1)
 {
@@ -69,9 +70,9 @@ int stdit_embed_cond(struct stdit_run *r, const struct stdit_cond *c)
 
 	if (freq && zero) {
 		memset(zero, 0, sizeof(float) * (size_t)bm);
-		stdit_timestep_freq(freq, c->timestep, bm, F);
-		stdit_timestep_freq(freq + bm * F, zero, bm, F);
-		stdit_timestep_freq(freq + 2 * bm * F, c->fps, bm, F);
+		mc_timestep_freq(freq, c->timestep, bm, F);
+		mc_timestep_freq(freq + bm * F, zero, bm, F);
+		mc_timestep_freq(freq + 2 * bm * F, c->fps, bm, F);
 		err = r->host->dev_upload(r->dev, r->tfreq, freq, TS_F32, 3 * bm * F);
 	}
 	r->host->free(freq);

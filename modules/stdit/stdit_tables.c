@@ -1,29 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * modules/stdit/stdit_tables.c - the sinusoids, computed on the host in
- * float64 and rounded once to float32: the golden outputs are float64, and
- * t * f_k in float32 near t = 1000 is already off by ~1e-5.
+ * modules/stdit/stdit_tables.c - the positional sinusoids, computed on the
+ * host in float64 and rounded once to float32 (the golden outputs are
+ * float64). The timestep sinusoid is modules/common/sinusoid.c's.
  */
 #include <math.h>
 
 #include "stdit.h"
-
-/* TimestepEmbedder.timestep_embedding: [cos(t f_k) | sin(t f_k)], f_k = 10000^(-k/half). */
-void stdit_timestep_freq(float *out, const float *t, int64_t n, int dim)
-{
-	int half = dim / 2;
-
-	for (int64_t b = 0; b < n; b++) {
-		float *row = out + b * dim;
-
-		for (int k = 0; k < half; k++) {
-			double a = (double)t[b] * exp(-log(10000.0) * k / half);
-
-			row[k] = (float)cos(a);
-			row[half + k] = (float)sin(a);
-		}
-	}
-}
 
 /* [sin(pos w_k) | cos(pos w_k)], w_k = 10000^(-k/q), k < q = dim/4. */
 static void sin_cos_1d(float *out, int q, double pos)
