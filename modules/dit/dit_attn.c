@@ -5,22 +5,23 @@
  * turns "my tokens, all heads" into "all tokens, my heads", attention runs on
  * those heads, and a second all-to-all turns it back.
  *
- * Rank s holds tokens [s*nl, s*nl + real_s), nl = ceil(N / degree); when the
- * degree does not divide N, the last shares are short and their padding rows
- * travel but are dropped before attention (so they are never keys), which
- * is the same as masking them.
+ * Rank s holds tokens [s*nl, s*nl + real_s), nl = ceil(N / degree): the cut
+ * of modules/common/shards.h, whose padding rows are never keys.
  */
 #include <math.h>
 
 #include "dit.h"
+#include "../common/shards.h"
 
 #define TRY(x) do { int e_ = (x); if (e_) return e_; } while (0)
 
-static int64_t real_of(const struct dit_run *r, int s)
+/* This forward's cut: each sample's N tokens in shares of nl. */
+static struct mc_shards shards_of(const struct dit_run *r)
 {
-	int64_t n = r->m->tokens - (int64_t)s * r->nl;
-
-	return n < 0 ? 0 : n > r->nl ? r->nl : n;
+	return (struct mc_shards){
+		.ops = r->ops, .dev = r->dev, .coll = r->coll, .comm = r->comm, .esz = r->esz,
+		.degree = r->degree, .groups = r->batch, .len = r->m->tokens, .nl = r->nl,
+	};
 }
 
 static int attend(struct dit_run *r, const void *qkv, void *o, int64_t heads, int64_t tok)
@@ -41,28 +42,6 @@ static int attend(struct dit_run *r, const void *qkv, void *o, int64_t heads, in
 	return r->ops->attention(r->dev, &a);
 }
 
-/*
- * Rows of rank s's share of sample b inside a [degree, batch, nl, cols]
- * exchange buffer <-> the same rows of a dense [batch, N, cols] tensor.
- */
-static int shares_copy(struct dit_run *r, void *dense, void *xchg, int64_t cols, int to_dense)
-{
-	for (int s = 0; s < r->degree; s++) {
-		int64_t rows = real_of(r, s);
-
-		for (int64_t b = 0; b < r->batch && rows > 0; b++) {
-			void *d = dit_at(r, dense, (b * r->m->tokens + s * r->nl) * cols);
-			void *x = dit_at(r, xchg, ((s * r->batch + b) * r->nl) * cols);
-
-			if (to_dense)
-				TRY(r->ops->copy2d(r->dev, d, cols, x, cols, rows, cols));
-			else
-				TRY(r->ops->copy2d(r->dev, x, cols, d, cols, rows, cols));
-		}
-	}
-	return 0;
-}
-
 static int attention_sp(struct dit_run *r)
 {
 	const struct dit_model *m = r->m;
@@ -73,14 +52,15 @@ static int attention_sp(struct dit_run *r)
 	/* received [K, bm, nl, dk] (head group first) -> [bm, nl, K, dk] = head-major channels */
 	const int64_t back_shape[4] = { K, bm, nl, dk };
 	const int back_perm[4] = { 1, 2, 0, 3 };
+	const struct mc_shards sh = shards_of(r);
 
 	TRY(r->ops->permute(r->dev, r->a2a_send, r->qkv, 5, out_shape, out_perm));
 	TRY(r->coll->all_to_all(r->comm, r->a2a_send, r->a2a_recv, bm * nl * 3 * dk));
-	TRY(shares_copy(r, r->qkv_full, r->a2a_recv, 3 * dk, 1));
+	TRY(mc_shards_copy(&sh, r->qkv_full, r->a2a_recv, 3 * dk, 1));
 	TRY(attend(r, r->qkv_full, r->o_full, m->heads / K, dk));
 	if (m->tokens % K)
 		TRY(r->ops->fill(r->dev, r->a2a_send, 0.0f, K * bm * nl * dk));
-	TRY(shares_copy(r, r->o_full, r->a2a_send, dk, 0));
+	TRY(mc_shards_copy(&sh, r->o_full, r->a2a_send, dk, 0));
 	TRY(r->coll->all_to_all(r->comm, r->a2a_send, r->a2a_recv, bm * nl * dk));
 	return r->ops->permute(r->dev, r->att, r->a2a_recv, 4, back_shape, back_perm);
 }
@@ -99,10 +79,7 @@ int dit_attention(struct dit_run *r)
  */
 int dit_gather_tokens(struct dit_run *r, const void *shard, void *all, void *full, int64_t cols)
 {
-	int64_t n = r->batch * r->nl * cols;
+	const struct mc_shards sh = shards_of(r);
 
-	if (r->degree == 1)
-		return r->ops->copy2d(r->dev, full, n, shard, n, 1, n);
-	TRY(r->coll->all_gather(r->comm, shard, all, n));
-	return shares_copy(r, full, all, cols, 1);
+	return mc_shards_gather(&sh, shard, all, full, cols);
 }

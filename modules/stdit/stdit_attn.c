@@ -9,42 +9,21 @@
  *      | attention per (sample, frame), then the way back
  *   resident   [bm, T', nl, (H, hd)]
  *
- * When K does not divide S the last shares are short: their padding rows
- * travel but are dropped before attention, so they are never keys.
+ * When K does not divide S the last shares are short: the cut of
+ * modules/common/shards.h, whose padding rows are never keys.
  */
 #include <math.h>
 
 #include "stdit.h"
+#include "../common/shards.h"
 
-static int64_t real_of(const struct stdit_run *r, int s)
+/* This forward's cut: each frame's S positions in shares of nl. */
+static struct mc_shards shards_of(const struct stdit_run *r)
 {
-	int64_t n = r->S - (int64_t)s * r->nl;
-
-	return n < 0 ? 0 : n > r->nl ? r->nl : n;
-}
-
-/*
- * Rows of rank s's share of frame f inside a [K, bm T', nl, cols] exchange
- * buffer <-> the same rows of a dense [bm T', S, cols] tensor.
- */
-static int shares_copy(struct stdit_run *r, void *dense, void *xchg, int64_t cols, int to_dense)
-{
-	int64_t frames = r->bm * r->tg;
-
-	for (int s = 0; s < r->degree; s++) {
-		int64_t rows = real_of(r, s);
-
-		for (int64_t f = 0; f < frames && rows > 0; f++) {
-			void *d = st_at(r, dense, (f * r->S + s * r->nl) * cols);
-			void *x = st_at(r, xchg, ((s * frames + f) * r->nl) * cols);
-
-			if (to_dense)
-				ST_TRY(r->ops->copy2d(r->dev, d, cols, x, cols, rows, cols));
-			else
-				ST_TRY(r->ops->copy2d(r->dev, x, cols, d, cols, rows, cols));
-		}
-	}
-	return 0;
+	return (struct mc_shards){
+		.ops = r->ops, .dev = r->dev, .coll = r->coll, .comm = r->comm, .esz = r->esz,
+		.degree = r->degree, .groups = r->bm * r->tg, .len = r->S, .nl = r->nl,
+	};
 }
 
 /* Attention of every frame over its S positions for @heads heads. */
@@ -74,18 +53,19 @@ static int attention_sp(struct stdit_run *r)
 	const int64_t back_shape[3] = { K, R, dk };
 	const int back_perm[3] = { 1, 0, 2 };
 	const void *src[3] = { r->q, r->k, r->v };
+	const struct mc_shards sh = shards_of(r);
 
 	/* q, k, v side by side as one fused row, so one all-to-all moves them */
 	for (int j = 0; j < 3; j++)
 		ST_TRY(r->ops->copy2d(r->dev, st_at(r, r->recv, j * D), 3 * D, src[j], D, R, D));
 	ST_TRY(r->ops->permute(r->dev, r->send, r->recv, 4, out_shape, out_perm));
 	ST_TRY(r->coll->all_to_all(r->comm, r->send, r->recv, R * 3 * dk));
-	ST_TRY(shares_copy(r, r->full, r->recv, 3 * dk, 1));
+	ST_TRY(mc_shards_copy(&sh, r->full, r->recv, 3 * dk, 1));
 	ST_TRY(attend(r, r->full, st_at(r, r->full, dk), st_at(r, r->full, 2 * dk), r->ofull,
 		      r->m->heads / K, 3 * dk, dk));
 	if (r->S % K)
 		ST_TRY(r->ops->fill(r->dev, r->send, 0.0f, R * D));
-	ST_TRY(shares_copy(r, r->ofull, r->send, dk, 0));
+	ST_TRY(mc_shards_copy(&sh, r->ofull, r->send, dk, 0));
 	ST_TRY(r->coll->all_to_all(r->comm, r->send, r->recv, R * dk));
 	return r->ops->permute(r->dev, r->o, r->recv, 3, back_shape, back_perm);
 }
@@ -106,10 +86,7 @@ int stdit_spatial_attention(struct stdit_run *r)
  */
 int stdit_gather(struct stdit_run *r, const void *shard, void *all, void *full, int64_t cols)
 {
-	int64_t n = r->R * cols;
+	const struct mc_shards sh = shards_of(r);
 
-	if (r->degree == 1)
-		return r->ops->copy2d(r->dev, full, n, shard, n, 1, n);
-	ST_TRY(r->coll->all_gather(r->comm, shard, all, n));
-	return shares_copy(r, full, all, cols, 1);
+	return mc_shards_gather(&sh, shard, all, full, cols);
 }
