@@ -115,6 +115,16 @@ int mc_wload_vec(struct mc_wload *l, const char *key, void *dst, int64_t n)
 	return mc_wload_fetch(l, key, dst, 1, shape);
 }
 
+void *mc_wload_arena(struct mc_wload *l, int64_t elems)
+{
+	void *arena = l->host->dev_alloc(l->dev, (size_t)elems);
+
+	if (!arena)
+		l->host->log(TS_LOG_ERROR, l->who, "%s: no device memory for %lld weights",
+			     l->path, (long long)elems);
+	return arena;
+}
+
 int mc_wload_open(struct mc_wload *l, int random_weights)
 {
 	int err;

@@ -25,6 +25,8 @@ struct mc_wload {
 	float *pool;            /* random normals shared by the tensors */
 };
 
+/* Device memory for @elems weights on l->dev, or NULL (logged, naming the file). */
+void *mc_wload_arena(struct mc_wload *l, int64_t elems);
 /* Open the file (unless @random_weights), logging why it could not. */
 int mc_wload_open(struct mc_wload *l, int random_weights);
 /* Close the file and drop the random pool; safe after a failed open. */

@@ -217,10 +217,8 @@ int stdit_load(void *model, struct ts_dev *dev, void **weights)
 		goto free_w;
 	}
 	w->tblk = w->sblk + m->depth;
-	w->arena = host->dev_alloc(dev, (size_t)elems);
+	w->arena = mc_wload_arena(&l.io, elems);
 	if (!w->arena) {
-		host->log(TS_LOG_ERROR, ST_WHO, "%s: no device memory for %lld weights",
-			  l.io.path, (long long)elems);
 		err = TS_ENOMEM;
 		goto free_blk;
 	}
