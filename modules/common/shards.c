@@ -10,6 +10,17 @@ static void *at(const struct mc_shards *sh, void *p, int64_t n)
 	return (char *)p + n * (int64_t)sh->esz;
 }
 
+int mc_shards_check(const struct ts_host *host, const char *who, int rank, int degree, int heads,
+		    int64_t len, const char *what)
+{
+	if (degree >= 1 && heads % degree == 0 && degree <= len)
+		return 0;
+	if (rank == 0)
+		host->log(TS_LOG_ERROR, who, "degree %d not allowed: it must divide num_heads %d "
+			  "and not exceed the %lld %s", degree, heads, (long long)len, what);
+	return TS_EINVAL;
+}
+
 int64_t mc_shard_rows(const struct mc_shards *sh, int s)
 {
 	int64_t n = sh->len - (int64_t)s * sh->nl;

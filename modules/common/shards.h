@@ -32,6 +32,15 @@ struct mc_shards {
 	int64_t nl;             /* rows per share, ceil(len / degree) */
 };
 
+/*
+ * Whether @degree may cut a sequence of @len rows (@what: "tokens") with
+ * @heads heads: it must divide the heads (the all-to-all trades rows for
+ * heads) and leave every rank a row. Rank 0 logs the refusal as @who (every
+ * rank finds it; one message is enough). 0 or TS_EINVAL.
+ */
+int mc_shards_check(const struct ts_host *host, const char *who, int rank, int degree, int heads,
+		    int64_t len, const char *what);
+
 /* Real (unpadded) rows of rank @s's share. */
 int64_t mc_shard_rows(const struct mc_shards *sh, int s);
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "dit.h"
+#include "../common/shards.h"
 
 #define DIT_ALIGN 16 /* elements: 64 bytes at F32 */
 
@@ -101,14 +102,8 @@ int dit_run_init(struct dit_run *r, const struct ts_step_ctx *ctx, int64_t batch
 	r->w = ctx->weights;
 	r->esz = ts_dtype_size(ctx->ops->dtype);
 	r->batch = batch;
-	if (r->degree < 1 || m->heads % r->degree || r->degree > m->tokens) {
-		if (r->rank == 0) /* every rank finds it; one message is enough */
-			r->host->log(TS_LOG_ERROR, DIT_WHO,
-				     "degree %d not allowed: it must divide num_heads %d and not "
-				     "exceed the %lld tokens", r->degree, m->heads,
-				     (long long)m->tokens);
+	if (mc_shards_check(r->host, DIT_WHO, r->rank, r->degree, m->heads, m->tokens, "tokens"))
 		return TS_EINVAL;
-	}
 	r->nl = ceil_div(m->tokens, r->degree);
 	r->first = r->rank * r->nl;
 	r->real = m->tokens - r->first;

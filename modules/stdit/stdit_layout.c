@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "stdit.h"
+#include "../common/shards.h"
 
 #define ST_ALIGN 16 /* elements: 64 bytes at F32 */
 
@@ -152,14 +153,9 @@ int stdit_run_init(struct stdit_run *r, const struct ts_step_ctx *ctx, int64_t b
 		return TS_EINVAL;
 	}
 	dims_of(m, bm, T, H, W, ctx->degree, &d);
-	if (r->degree < 1 || m->heads % r->degree || r->degree > d.S) {
-		if (r->rank == 0) /* every rank finds it; one message is enough */
-			r->host->log(TS_LOG_ERROR, ST_WHO,
-				     "degree %d not allowed: it must divide num_heads %d and not "
-				     "exceed the %lld positions of a frame", r->degree, m->heads,
-				     (long long)d.S);
+	if (mc_shards_check(r->host, ST_WHO, r->rank, r->degree, m->heads, d.S,
+			    "positions of a frame"))
 		return TS_EINVAL;
-	}
 	r->bm = bm;
 	r->T = T;
 	r->H = H;
