@@ -50,32 +50,6 @@ static void compare_runs(struct mt_rig *r, const struct ts_req_params *p, int ba
 	}
 }
 
-/* Requests stepped together give what each gives alone. */
-static void compare_batched(struct mt_rig *r, const struct ts_req_params *p)
-{
-	struct mt_req one[1], two[2];
-	float *alone[2] = { 0 }, *both[2] = { 0 };
-	int err = 0;
-
-	for (int i = 0; i < 2; i++) {
-		memset(one, 0, sizeof(one));
-		one[0].p = p[i];
-		err |= sample(r, one, 1, ones, &alone[i]);
-	}
-	memset(two, 0, sizeof(two));
-	two[0].p = p[0];
-	two[1].p = p[1];
-	err |= sample(r, two, 2, mixed, both);
-	for (int i = 0; i < 2; i++) {
-		double e = err ? INFINITY : mt_rel_l2(both[i], alone[i], two[i].w.latent_elems);
-
-		ok(e < DT_TOL, "batch of 2 at changing degrees, request %d vs alone: rel L2 %.2e",
-		   i, e);
-		free(alone[i]);
-		free(both[i]);
-	}
-}
-
 static const char *golden_a_keys[] = {
 	"weights=" DT_GOLDEN "/a.safetensors", "input_size=8", "patch_size=2", "hidden_size=64",
 	"depth=2", "num_heads=4", "num_classes=10", "steps=10", NULL,
@@ -150,7 +124,7 @@ static void golden_a_runs(void)
 		goto out;
 	compare_runs(&r, &p[0], 1, "ddpm 10 steps, guidance 4");
 	compare_runs(&r, &ddim, 1, "ddim eta 0.3, 8 steps, null class");
-	compare_batched(&r, p);
+	mt_compare_batched(&r, p, ones, mixed);
 	check_sanity(&r);
 	ddim_reference(&r);
 out:

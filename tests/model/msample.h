@@ -13,6 +13,7 @@
 #include "mtest.h"
 
 #define MT_MAX_REQ 2
+#define MT_SAMPLE_TOL 1e-4 /* relative L2 between runs that must agree */
 
 /** struct mt_req - one request of a run: its params, work shape, state, latents. */
 struct mt_req {
@@ -187,6 +188,36 @@ static inline int mt_sample_from(struct mt_rig *r, struct mt_req *reqs, int batc
 	for (int b = 0; b < batch; b++)
 		mt_req_end(r, &reqs[b]);
 	return err;
+}
+
+/*
+ * Requests @p[0] and @p[1] stepped together under schedule @mixed give what
+ * each gives alone under @ones (degree 1 throughout).
+ */
+static inline void mt_compare_batched(struct mt_rig *r, const struct ts_req_params *p,
+				      const int *ones, const int *mixed)
+{
+	struct mt_req one, two[2];
+	float *alone[2] = { 0 }, *both[2] = { 0 };
+	int err = 0;
+
+	for (int i = 0; i < 2; i++) {
+		memset(&one, 0, sizeof(one));
+		one.p = p[i];
+		err |= mt_sample_from(r, &one, 1, ones, NULL, &alone[i]);
+	}
+	memset(two, 0, sizeof(two));
+	two[0].p = p[0];
+	two[1].p = p[1];
+	err |= mt_sample_from(r, two, 2, mixed, NULL, both);
+	for (int i = 0; i < 2; i++) {
+		double e = err ? INFINITY : mt_rel_l2(both[i], alone[i], two[i].w.latent_elems);
+
+		ok(e < MT_SAMPLE_TOL, "batch of 2 at changing degrees, request %d vs alone: "
+		   "rel L2 %.2e", i, e);
+		free(alone[i]);
+		free(both[i]);
+	}
 }
 
 #endif /* TS_TESTS_MSAMPLE_H */

@@ -39,31 +39,6 @@ static void compare_runs(struct mt_rig *r, const struct ts_req_params *p, const 
 	free(got);
 }
 
-static void compare_batched(struct mt_rig *r, const struct ts_req_params *p)
-{
-	struct mt_req one, two[2];
-	float *alone[2] = { 0 }, *both[2] = { 0 };
-	int err = 0;
-
-	for (int i = 0; i < 2; i++) {
-		memset(&one, 0, sizeof(one));
-		one.p = p[i];
-		err |= mt_sample_from(r, &one, 1, ones, NULL, &alone[i]);
-	}
-	memset(two, 0, sizeof(two));
-	two[0].p = p[0];
-	two[1].p = p[1];
-	err |= mt_sample_from(r, two, 2, mixed, NULL, both);
-	for (int i = 0; i < 2; i++) {
-		double e = err ? INFINITY : mt_rel_l2(both[i], alone[i], two[i].w.latent_elems);
-
-		ok(e < ST_TOL, "batch of 2 at changing degrees, request %d vs alone: rel L2 %.2e",
-		   i, e);
-		free(alone[i]);
-		free(both[i]);
-	}
-}
-
 /* The float64 RFLOW loop of make_cases.py from its z, at changing degrees. */
 static void rflow_reference(struct mt_rig *r)
 {
@@ -229,7 +204,7 @@ int main(int argc, char **argv)
 	p[1].guidance = 1.0f;
 	compare_runs(&r, &p[1], "no guidance");
 	p[1].guidance = 3.0f;
-	compare_batched(&r, p);
+	mt_compare_batched(&r, p, ones, mixed);
 	rflow_reference(&r);
 	check_refusals(&r, &p[0]);
 	check_caption_file(&r, &p[0], golden_a_keys);
