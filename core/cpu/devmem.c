@@ -30,6 +30,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <tetri/error.h>
 
@@ -38,9 +39,11 @@
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
+#define MEM_ASAN 1
 #define MEM_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
 #define MEM_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
 #else
+#define MEM_ASAN 0
 #define MEM_POISON(p, n) ((void)(p), (void)(n))
 #define MEM_UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
@@ -92,10 +95,33 @@ static size_t visible(size_t bytes)
 	return (bytes + 63) & ~(size_t)63;
 }
 
+/*
+ * Blocks of CPU_MAP_MIN bytes and more are mapped directly: given back to
+ * glibc they stayed in its heap (its mmap threshold grows as blocks are
+ * freed), and a decode's peak RSS was 85 MiB (6%) higher than without the
+ * cache; unmapped, they leave at once. Under ASan everything comes from
+ * malloc, so LeakSanitizer still reports device memory a test leaks.
+ */
+#define CPU_MAP_MIN ((size_t)128 << 10)
+
+static struct ts_cpu_blk *blk_new(size_t size)
+{
+	void *p;
+
+	if (!MEM_ASAN && size >= CPU_MAP_MIN) {
+		p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		return p == MAP_FAILED ? NULL : p;
+	}
+	return aligned_alloc(64, size);
+}
+
 static void blk_release(struct ts_cpu_blk *b)
 {
 	MEM_UNPOISON(payload(b), b->size - CPU_HDR);
-	free(b);
+	if (!MEM_ASAN && b->size >= CPU_MAP_MIN)
+		munmap(b, b->size);
+	else
+		free(b);
 }
 
 /* Into the cache: first in its class's list (taken first), last in age order. */
@@ -181,10 +207,10 @@ static struct ts_cpu_blk *blk_get(struct ts_cpu_dev *d, size_t size, int cls)
 	if (d->mem_held + size > d->mem_cap && d->mem_held + size - d->mem_cap > want)
 		want = d->mem_held + size - d->mem_cap;
 	release_oldest(d, want);
-	b = aligned_alloc(64, size);
+	b = blk_new(size);
 	if (!b && d->mem_cached) {
-		release_oldest(d, SIZE_MAX); /* the C library may fit it once the cache is gone */
-		b = aligned_alloc(64, size);
+		release_oldest(d, SIZE_MAX); /* the system may fit it once the cache is gone */
+		b = blk_new(size);
 	}
 	if (!b)
 		return NULL;
