@@ -17,8 +17,8 @@
 static void trace_usage(void)
 {
 	printf("usage: tetriserve trace --rate R --count N --mix uniform|skewed --seed S --model NAME\n"
-	       "                        [--burst CV] [--steps N] [--out FILE]\n"
-	       "Generate a trace (id,arrival_s,model,width,height,steps,slo_s): sizes 256/512/\n"
+	       "                        [--burst CV] [--steps N] [--frames N[,N...]] [--out FILE]\n"
+	       "Generate a trace (id,arrival_s,model,width,height,steps,slo_s[,frames]): sizes 256/512/\n"
 	       "1024/2048 squared with base deadlines 1.5/2/3/5 s, uniform or p ~ exp(L/L_max).\n\n"
 	       "  --rate R       mean arrivals per minute\n"
 	       "  --count N      requests\n"
@@ -28,6 +28,8 @@ static void trace_usage(void)
 	       "  --burst CV     coefficient of variation of the gaps: 1 = Poisson (default),\n"
 	       "                 > 1 burstier (Gamma-distributed gaps)\n"
 	       "  --steps N      denoising steps per request (default 28)\n"
+	       "  --frames L     frames per request, one of the list drawn uniformly (1 = an\n"
+	       "                 image); writes the frames column. Default: images, no column\n"
 	       "  --out FILE     write there instead of stdout\n");
 }
 
@@ -44,11 +46,41 @@ static int num_arg(const char *opt, const char *arg, double lo, double *out)
 	return 0;
 }
 
+#define MAX_FRAME_CHOICES 16
+
+/* "1,16,32" into @frames: at most MAX_FRAME_CHOICES counts of 1..TS_TRACE_MAX_FRAMES. */
+static int frames_arg(const char *arg, int *frames, int *n)
+{
+	const char *p = arg;
+	char *end;
+	long v;
+
+	*n = 0;
+	for (;;) {
+		errno = 0;
+		v = strtol(p, &end, 10);
+		if (errno || end == p || (*end && *end != ',') || v < 1 ||
+		    v > TS_TRACE_MAX_FRAMES || *n == MAX_FRAME_CHOICES) {
+			fprintf(stderr, "tetriserve trace: --frames: bad value '%s' (up to %d of 1..%d)\n",
+				arg, MAX_FRAME_CHOICES, TS_TRACE_MAX_FRAMES);
+			return -1;
+		}
+		frames[(*n)++] = (int)v;
+		if (!*end)
+			return 0;
+		p = end + 1;
+	}
+}
+
 static int trace_opt(struct ts_trace_gen *g, const char **out, int c, const char *arg)
 {
+	static int frames[MAX_FRAME_CHOICES];
 	double v;
 
 	switch (c) {
+	case 'f':
+		g->frames = frames;
+		return frames_arg(arg, frames, &g->n_frames);
 	case 'r': return num_arg("--rate", arg, 1e-9, &g->rate_per_min);
 	case 'b': return num_arg("--burst", arg, 1e-6, &g->burst);
 	case 'm': g->model = arg; return 0;
@@ -87,6 +119,7 @@ static int trace_run(int argc, char **argv)
 		{ "model", required_argument, NULL, 'm' },
 		{ "burst", required_argument, NULL, 'b' },
 		{ "steps", required_argument, NULL, 't' },
+		{ "frames", required_argument, NULL, 'f' },
 		{ "out", required_argument, NULL, 'o' },
 		{ NULL, 0, NULL, 0 },
 	};

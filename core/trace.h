@@ -9,6 +9,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* Far beyond any video model's frame count, low enough to keep token arithmetic in int. */
+#define TS_TRACE_MAX_FRAMES 4096
+
 /**
  * struct ts_trace_req - one request of a trace.
  * @slo_s: base deadline after arrival; a run multiplies it by its SLO scale.
@@ -23,8 +26,13 @@ struct ts_trace_req {
 	double slo_s;
 };
 
+/*
+ * @frames_col: write the frames column even when every request is an image
+ * (the file had it, or the generator was asked for frames).
+ */
 struct ts_trace {
 	int n;
+	int frames_col;
 	struct ts_trace_req *req; /* non-decreasing arrival_s */
 	int n_models;
 	char **models;
@@ -46,6 +54,8 @@ enum ts_trace_mix { TS_MIX_UNIFORM = 0, TS_MIX_SKEWED = 1 };
  *         > 1 burstier (Gamma-distributed gaps with shape 1/burst^2), < 1 smoother.
  * @mix: uniform over the four sizes, or p ∝ exp(L/L_max), L = latent tokens.
  * @steps: denoising steps of every request (0 = 28, FLUX.1-dev's default).
+ * @frames: frame counts drawn uniformly per request (1 = an image); n_frames = 0
+ *          leaves every request an image and the frames column out.
  */
 struct ts_trace_gen {
 	double rate_per_min;
@@ -55,6 +65,8 @@ struct ts_trace_gen {
 	const char *model;
 	int steps;
 	double burst;
+	const int *frames;
+	int n_frames;
 };
 
 int ts_trace_generate(const struct ts_trace_gen *g, struct ts_trace **out);

@@ -114,6 +114,13 @@ static int gen_check(const struct ts_trace_gen *g)
 		ts_err("trace", "model name must be non-empty and have no comma");
 		return TS_EINVAL;
 	}
+	for (int i = 0; i < g->n_frames; i++) {
+		if (g->frames[i] < 1 || g->frames[i] > TS_TRACE_MAX_FRAMES) {
+			ts_err("trace", "frames must be 1..%d, not %d", TS_TRACE_MAX_FRAMES,
+			       g->frames[i]);
+			return TS_EINVAL;
+		}
+	}
 	return 0;
 }
 
@@ -136,16 +143,19 @@ int ts_trace_generate(const struct ts_trace_gen *g, struct ts_trace **out)
 		return TS_ENOMEM;
 	}
 	t->n_models = 1;
+	t->frames_col = g->n_frames > 0;
 	for (int i = 0; i < g->count; i++) {
-		int s;
+		int s, f;
 
 		now += next_gap(&rng, g->rate_per_min, g->burst);
 		s = pick_size(&rng, g->mix);
+		/* One draw more only for a mix, so an image trace's seed gives what it always did. */
+		f = g->n_frames ? g->frames[g->n_frames > 1 ? rng_next(&rng) % g->n_frames : 0] : 1;
 		/* Rounded as written, so a saved and reloaded trace is the same trace. */
 		t->req[i] = (struct ts_trace_req){
 			.id = (uint64_t)i, .arrival_s = round(now * 1e4) / 1e4,
 			.model = t->models[0], .width = gen_size[s], .height = gen_size[s],
-			.frames = 1, .steps = g->steps > 0 ? g->steps : 28, .slo_s = gen_slo[s],
+			.frames = f, .steps = g->steps > 0 ? g->steps : 28, .slo_s = gen_slo[s],
 		};
 	}
 	t->n = g->count;

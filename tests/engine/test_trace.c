@@ -2,7 +2,8 @@
 /*
  * tests/engine/test_trace.c - cost tables from profile CSVs and from cost
  * functions; traces: loading the reference files, refusing malformed ones,
- * saving and reloading, and the generator's mix, rate and burstiness.
+ * saving and reloading, the optional frames column, and the generator's mix,
+ * rate, burstiness and frame counts.
  */
 #include <math.h>
 #include <stdio.h>
@@ -204,6 +205,50 @@ static void test_generate(void)
 	ts_trace_free(b);
 }
 
+#define HDR8 "id,arrival_s,model,width,height,steps,slo_s,frames\n"
+
+/* The optional frames column: read, refused when bad, written back only when it was there. */
+static void test_frames(void)
+{
+	static const int mix[2] = { 1, 17 };
+	struct ts_trace_gen g = {
+		.rate_per_min = 60, .count = 200, .seed = 3, .model = "opensora", .burst = 1.0,
+		.frames = mix, .n_frames = 2,
+	};
+	struct ts_trace *t, *c;
+	char *p = write_tmp(HDR8 "0,0.0,m,256,256,8,5.0,1\n1,1.0,m,256,256,8,5.0,51\n");
+	int n17 = 0, same = 1;
+
+	ok(p && !ts_trace_load(p, &t), "a trace with a frames column loads");
+	unlink(p);
+	ok(t->n == 2 && t->req[0].frames == 1 && t->req[1].frames == 51, "frames 1 and 51 read");
+	ts_trace_free(t);
+	ok(!ts_trace_load("traces/flux-uniform-r12-s1.csv", &t) && t->req[7].frames == 1,
+	   "no column: every request is one frame");
+	ts_trace_free(t);
+	ok(trace_err(HDR8 "0,0.0,m,256,256,8,5.0,0\n") == TS_EFORMAT, "frames 0 refused");
+	ok(trace_err(HDR8 "0,0.0,m,256,256,8,5.0,2.5\n") == TS_EFORMAT, "fractional frames refused");
+	ok(trace_err(HDR8 "0,0.0,m,256,256,8,5.0,4097\n") == TS_EFORMAT, "frames over 4096 refused");
+	ok(trace_err(HDR8 "0,0.0,m,256,256,8,5.0\n") == TS_EFORMAT, "frames header, 7 columns");
+	ok(trace_err("id,arrival_s,model,width,height,steps,slo_s\n0,0.0,m,256,256,8,5.0,17\n") ==
+	   TS_EFORMAT, "8 columns under the 7-column header");
+	ok(!ts_trace_generate(&g, &t), "generate with frames 1 and 17");
+	for (int i = 0; i < t->n; i++)
+		n17 += t->req[i].frames == 17;
+	ok(n17 > 70 && n17 < 130, "about half are 17-frame videos (%d of 200)", n17);
+	p = write_tmp("");
+	ok(!ts_trace_save(t, p) && !ts_trace_load(p, &c) && c->frames_col, "save and reload");
+	unlink(p);
+	for (int i = 0; i < t->n && c->n == t->n; i++)
+		same &= c->req[i].frames == t->req[i].frames;
+	ok(same && c->n == t->n, "frames survive the round trip");
+	ts_trace_free(c);
+	ts_trace_free(t);
+	g.frames = (const int[]){ 0 };
+	g.n_frames = 1;
+	ok(ts_trace_generate(&g, &t) == TS_EINVAL, "generator refuses 0 frames");
+}
+
 static void swallow(enum ts_log_level lvl, const char *line, void *arg)
 {
 }
@@ -255,6 +300,9 @@ int main(void)
 	test_cost_fn();
 	test_load();
 	test_generate();
+	ts_log_set_sink(swallow, NULL);
+	test_frames();
+	ts_log_set_sink(NULL, NULL);
 	ts_log_set_sink(swallow, NULL);
 	test_garbage();
 	ts_log_set_sink(NULL, NULL);
