@@ -155,6 +155,13 @@ static int submit_trace(struct sim_run *s, struct ts_sim_env *env, const struct 
 
 		if (!c)
 			c = ts_sim_model_cost(env, q->model, q->width, q->height, q->frames, q->steps);
+		if (!c && q->frames > 1) {
+			/* A profile measures one image; scaling it to frames would be a guess. */
+			ts_err("sim", "request %llu: no cost for %s %dx%d x %d frames: profiles are "
+			       "per image; give the model a module whose cost function takes frames",
+			       (unsigned long long)q->id, q->model, q->width, q->height, q->frames);
+			return TS_ENOENT;
+		}
 		if (!c) {
 			ts_err("sim", "request %llu: no cost table for %s %dx%d (add its profile)",
 			       (unsigned long long)q->id, q->model, q->width, q->height);
@@ -247,7 +254,7 @@ static void req_result(struct ts_sim_req *q, const struct ts_req *r)
 		.id = r->id, .arrival_s = r->arrival_s, .start_s = r->start_s,
 		.finish_s = r->state == TS_REQ_DONE ? r->finish_s : NAN,
 		.deadline_s = r->deadline_s, .width = r->width, .height = r->height,
-		.steps = r->steps_total, .steps_run = r->steps_done,
+		.frames = r->frames > 1 ? r->frames : 1, .steps = r->steps_total, .steps_run = r->steps_done,
 		.done = r->state == TS_REQ_DONE,
 		.met = r->state == TS_REQ_DONE && r->finish_s <= r->deadline_s,
 		.degrees_mask = r->degrees_mask, .migrations = r->migrations, .gpu_s = r->gpu_s,

@@ -92,7 +92,7 @@ struct ts_sim_opts {
 struct ts_sim_req {
 	uint64_t id;
 	double arrival_s, start_s, finish_s, deadline_s;
-	int width, height, steps, steps_run;
+	int width, height, frames, steps, steps_run;
 	int done, met;
 	uint64_t degrees_mask;
 	int migrations;

@@ -106,7 +106,8 @@ const struct ts_cost *ts_sim_model_cost(struct ts_sim_env *env, const char *mode
 	if (!m)
 		return NULL;
 	if (m->ops->plan(m->inst, &p, &w)) {
-		ts_err("sim", "model %s refuses %dx%d, %d steps", model, width, height, steps);
+		ts_err("sim", "model %s refuses %dx%d x %d frames, %d steps", model, width, height,
+		       frames, steps);
 		return NULL;
 	}
 	ctx = (struct cost_ctx){ .m = m, .w = &w, .dev = &dev };

@@ -47,8 +47,9 @@ int ts_sim_write_requests_csv(const struct ts_sim_result *r, const char *path)
 		ts_err("sim", "%s: %s", path, strerror(errno));
 		return TS_EIO;
 	}
+	/* frames last: readers that cut the older columns by position keep working. */
 	fprintf(f, "id,arrival,start,finish,latency,deadline,met,degrees,width,height,migrations,"
-		   "gpu_s\n");
+		   "gpu_s,frames\n");
 	for (int i = 0; i < r->requests; i++) {
 		const struct ts_sim_req *q = &r->req[i];
 		char deg[128], start[32], finish[32], latency[32];
@@ -57,9 +58,10 @@ int ts_sim_write_requests_csv(const struct ts_sim_result *r, const char *path)
 		time_text(q->start_s, start);
 		time_text(q->finish_s, finish);
 		time_text(q->finish_s - q->arrival_s, latency);
-		fprintf(f, "%llu,%.6f,%s,%s,%s,%.6f,%d,%s,%d,%d,%d,%.6f\n",
+		fprintf(f, "%llu,%.6f,%s,%s,%s,%.6f,%d,%s,%d,%d,%d,%.6f,%d\n",
 			(unsigned long long)q->id, q->arrival_s, start, finish, latency,
-			q->deadline_s, q->met, deg, q->width, q->height, q->migrations, q->gpu_s);
+			q->deadline_s, q->met, deg, q->width, q->height, q->migrations, q->gpu_s,
+			q->frames);
 	}
 	if (ferror(f))
 		err = TS_EIO;

@@ -1,7 +1,8 @@
 #!/bin/sh
 # tests/engine-cli.test.sh - `tetriserve trace` and `tetriserve sim` as a user
 # runs them: reproducible traces, the files sim writes and their columns and
-# keys, --swap-at, and refusals of bad arguments.
+# keys, --swap-at, refusals of bad arguments, and video requests (the frames
+# column) costed by the stdit module's cost function.
 set -u
 BUILDDIR=${BUILDDIR:-build}
 ts=$BUILDDIR/tetriserve
@@ -55,4 +56,27 @@ echo "bogus = 3" >> "$tmp/bogus.ini"
 t "sim: an unknown key in a profile-only model is refused" fails $ts sim \
 	--config "$tmp/bogus.ini" --trace "$tmp/a.csv" --policy fixed --quiet
 t "sim: the refusal names file, line and key" sh -c "$ts sim --config '$tmp/bogus.ini' --trace '$tmp/a.csv' --policy fixed 2>&1 | grep -q 'bogus.ini:[0-9]*: \\[model flux1-dev\\] bogus: unknown key'"
+# Video requests: a tiny stdit model with random weights, costed by its module.
+mods=$(cd "$BUILDDIR/modules" && pwd)
+printf '[server]\nmodule_path = %s\n[pool]\nbackend = sim\ndevices = 4\n[scheduler]\npolicy = fixed\nk = 1\n[model opensora]\nmodule = stdit\nrandom_weights = true\nhidden_size = 64\ndepth = 2\nnum_heads = 4\ncaption_channels = 32\nmodel_max_length = 8\n' "$mods" > "$tmp/video.ini"
+printf 'id,arrival_s,model,width,height,steps,slo_s,frames\n0,0.0,opensora,256,256,8,5.0,1\n1,100.0,opensora,256,256,8,5.0,17\n2,200.0,opensora,256,256,8,5.0,51\n' > "$tmp/v.csv"
+t "sim: a trace of an image and two videos on stdit" $ts sim --config "$tmp/video.ini" \
+	--trace "$tmp/v.csv" --policy fixed --policy-param k=1 --out "$tmp/vo" --quiet
+t "sim: requests.csv carries the frames" sh -c "tail -n +2 '$tmp/vo/requests.csv' | cut -d, -f13 | tr '\n' ' ' | grep -qx '1 17 51 '"
+t "sim: longer videos cost more than an image" sh -c "tail -n +2 '$tmp/vo/requests.csv' | cut -d, -f5 | sort -g -c"
+t "sim: ... strictly (1 < 17 < 51 frames)" sh -c "[ \$(tail -n +2 '$tmp/vo/requests.csv' | cut -d, -f5 | sort -gu | wc -l) -eq 3 ]"
+t "trace: --frames writes the column" sh -c "$ts trace --rate 30 --count 40 --seed 2 --steps 8 --model opensora --frames 1,17,51 > '$tmp/g.csv' && head -1 '$tmp/g.csv' | grep -qx 'id,arrival_s,model,width,height,steps,slo_s,frames' && [ \$(tail -n +2 '$tmp/g.csv' | cut -d, -f8 | sort -u | wc -l) -eq 3 ]"
+t "trace: --frames 1 keeps the column, all images" sh -c "$ts trace --count 5 --model m --frames 1 | tail -n +2 | cut -d, -f8 | sort -u | grep -qx 1"
+t "trace: --frames 0 refused" fails $ts trace --count 5 --model m --frames 0
+t "sim: a generated video trace end to end" $ts sim --config "$tmp/video.ini" \
+	--trace "$tmp/g.csv" --policy fixed --policy-param k=2 --out "$tmp/go" --quiet
+t "sim: ... a row per request" sh -c "[ \$(wc -l < '$tmp/go/requests.csv') -eq 41 ]"
+sed 's/,17$/,1.5/' "$tmp/v.csv" > "$tmp/vbad.csv"
+t "sim: a fractional frames value is refused" fails $ts sim --config "$tmp/video.ini" \
+	--trace "$tmp/vbad.csv" --policy fixed
+t "sim: ... naming file, line and column" sh -c "$ts sim --config '$tmp/video.ini' --trace '$tmp/vbad.csv' --policy fixed 2>&1 | grep -qF '$tmp/vbad.csv:3: frames: bad value '\''1.5'\'''"
+sed 's/,51$/,0/' "$tmp/v.csv" > "$tmp/vzero.csv"
+t "sim: frames = 0 is refused" sh -c "$ts sim --config '$tmp/video.ini' --trace '$tmp/vzero.csv' --policy fixed 2>&1 | grep -qF '$tmp/vzero.csv:4: frames: bad value'"
+printf 'id,arrival_s,model,width,height,steps,slo_s,frames\n0,0.0,flux1-dev,1024,1024,28,5.0,16\n' > "$tmp/pv.csv"
+t "sim: a video for a profile-only model is refused, saying why" sh -c "$ts sim --config configs/default.ini --trace '$tmp/pv.csv' --policy fixed 2>&1 | grep -q 'profiles are per image'"
 echo "1..$n"
