@@ -44,7 +44,7 @@ int ts_api_error_set(struct ts_api_error *err, int status, const char *field,
 static const char *const known_fields[] = {
 	"model", "prompt", "n", "size", "response_format", "output_format", "seed",
 	"num_inference_steps", "guidance_scale", "class_label", "deadline_ms", "slo_scale",
-	"user", "quality", "style", NULL,
+	"user", "quality", "style", "frames", "fps", NULL,
 };
 
 static int field_known(const char *key)
@@ -167,9 +167,32 @@ static int parse_model(json_t *root, const struct ts_api_catalog *cat, struct ts
 	return 0;
 }
 
-static int parse_formats(json_t *root, struct ts_api_error *err)
+/* frames and fps: only a video model takes them; a video is one MP4 per job. */
+static int parse_video(json_t *root, const struct ts_api_model *m, struct ts_genreq *out,
+		       struct ts_api_error *err)
+{
+	json_t *f = json_object_get(root, "frames"), *r = json_object_get(root, "fps");
+	long long x;
+
+	out->frames = 1;
+	if ((f || r) && !m->max_frames)
+		return bad(err, f ? "frames" : "fps", "model %s is not a video model", m->name);
+	if (f) {
+		if (get_int(f, "frames", 1, m->max_frames, &x, err))
+			return TS_EINVAL;
+		out->frames = (int)x;
+	}
+	if (r && get_num(r, "fps", 1, TS_API_FPS_MAX, &out->fps, err))
+		return TS_EINVAL;
+	if (out->frames > 1 && out->n != 1)
+		return bad(err, "n", "a video request makes one video (n = 1), not %d", out->n);
+	return 0;
+}
+
+static int parse_formats(json_t *root, const struct ts_genreq *rq, struct ts_api_error *err)
 {
 	json_t *v = json_object_get(root, "response_format");
+	const char *want = rq->frames > 1 ? "mp4" : "png";
 	const char *s;
 
 	if (v) {
@@ -184,8 +207,9 @@ static int parse_formats(json_t *root, struct ts_api_error *err)
 		s = get_str(v, "output_format", err);
 		if (!s)
 			return TS_EINVAL;
-		if (strcmp(s, "png"))
-			return bad(err, "output_format", "output_format: only png is served");
+		if (strcmp(s, want))
+			return bad(err, "output_format", "output_format: only %s is served for %s",
+				   want, rq->frames > 1 ? "a video" : "an image");
 	}
 	/* Accepted for OpenAI clients; they do not change what a DiT does. */
 	if ((v = json_object_get(root, "user")) && !get_str(v, "user", err))
@@ -290,9 +314,11 @@ int ts_genreq_parse(const char *body, size_t len, const struct ts_api_catalog *c
 	out->steps = m->default_steps;
 	rc = parse_prompt(root, out, err);
 	if (!rc)
-		rc = parse_formats(root, err);
-	if (!rc)
 		rc = parse_knobs(root, m, out, err);
+	if (!rc)
+		rc = parse_video(root, m, out, err);
+	if (!rc)
+		rc = parse_formats(root, out, err);
 	if (!rc)
 		rc = parse_deadline(root, out, err);
 	if (rc)

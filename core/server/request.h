@@ -18,12 +18,15 @@
 #define TS_API_MAX_MODELS 32
 #define TS_API_MAX_N 10
 #define TS_API_PROMPT_MAX 32000
+#define TS_API_FPS_MAX 120.0
 
 /**
  * struct ts_api_model - what the server accepts for one model.
  * @n_sizes: 0 = any WxH, both multiples of 8 in [64, 4096] (models costed
  *           by their module); else exactly the listed sizes (profiles).
  * @n_classes: > 0 for class-conditional models (class_label allowed).
+ * @max_frames: > 0 for video models (frames and fps allowed, up to this many
+ *              frames); 0 for image models.
  */
 struct ts_api_model {
 	char name[TS_API_NAME_MAX];
@@ -31,6 +34,7 @@ struct ts_api_model {
 	int w[TS_API_MAX_SIZES], h[TS_API_MAX_SIZES];
 	int default_steps, max_steps;
 	int n_classes;
+	int max_frames;
 };
 
 struct ts_api_catalog {
@@ -45,12 +49,16 @@ struct ts_api_catalog {
  *               from the seed).
  * @guidance_scale: 0 when not given: the model's configured default.
  * @deadline_ms, @slo_scale: at most one > 0 (neither: the server default).
+ * @frames: 1 = an image; > 1 a video (then n is 1 and the result an MP4).
+ * @fps: 0 when not given: the model's default rate.
  */
 struct ts_genreq {
 	int model;
 	char model_name[TS_API_NAME_MAX];
 	int n;
 	int width, height;
+	int frames;
+	double fps;
 	int steps;
 	double guidance_scale;
 	int class_label;

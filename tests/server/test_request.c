@@ -14,7 +14,7 @@ static void setup(void)
 {
 	struct ts_api_model *m = &cat.m[0];
 
-	cat.n = 2;
+	cat.n = 3;
 	snprintf(m->name, sizeof(m->name), "flux");
 	m->n_sizes = 2;
 	m->w[0] = m->h[0] = 256;
@@ -26,6 +26,11 @@ static void setup(void)
 	m->default_steps = 50;
 	m->max_steps = 1000;
 	m->n_classes = 1000;
+	m = &cat.m[2];
+	snprintf(m->name, sizeof(m->name), "sora");
+	m->default_steps = 30;
+	m->max_steps = 100;
+	m->max_frames = 51;
 }
 
 /* The body must be refused with status 400 naming @field. */
@@ -68,6 +73,36 @@ static void accepted(void)
 	   "defaults: n 1, model steps, first size, guidance 0 (the model's)");
 }
 
+/* frames and fps: a video model's, one video per job, delivered as MP4. */
+static void video(void)
+{
+	struct ts_genreq rq;
+	struct ts_api_error err;
+	const char *v = "{\"model\":\"sora\",\"size\":\"256x256\",\"frames\":17,\"fps\":24,"
+			"\"output_format\":\"mp4\"}";
+	int rc;
+
+	rc = ts_genreq_parse(v, strlen(v), &cat, &rq, &err);
+	ok(!rc && rq.frames == 17 && rq.fps == 24 && rq.n == 1,
+	   "a video model takes frames, fps and output_format mp4 (%s)", err.message);
+	rc = ts_genreq_parse("{\"model\":\"sora\"}", 16, &cat, &rq, &err);
+	ok(!rc && rq.frames == 1 && rq.fps == 0, "no frames: an image at the model's rate");
+	rc = ts_genreq_parse("{\"model\":\"flux\"}", 16, &cat, &rq, &err);
+	ok(!rc && rq.frames == 1, "an image model's request is one frame");
+	refused("{\"model\":\"flux\",\"frames\":17}", "frames", "frames for an image model");
+	refused("{\"model\":\"dit\",\"fps\":24}", "fps", "fps for an image model");
+	refused("{\"model\":\"sora\",\"frames\":0}", "frames", "frames 0");
+	refused("{\"model\":\"sora\",\"frames\":52}", "frames", "frames over the model's maximum");
+	refused("{\"model\":\"sora\",\"frames\":\"17\"}", "frames", "frames a string");
+	refused("{\"model\":\"sora\",\"fps\":0}", "fps", "fps 0");
+	refused("{\"model\":\"sora\",\"fps\":1000}", "fps", "fps over 120");
+	refused("{\"model\":\"sora\",\"frames\":17,\"n\":2}", "n", "two videos in one job");
+	refused("{\"model\":\"sora\",\"frames\":17,\"output_format\":\"png\"}",
+		"output_format", "a video as png");
+	refused("{\"model\":\"flux\",\"output_format\":\"mp4\"}", "output_format",
+		"an image as mp4");
+}
+
 static void single_model(void)
 {
 	struct ts_api_catalog one = cat;
@@ -85,6 +120,7 @@ int main(void)
 {
 	setup();
 	accepted();
+	video();
 	single_model();
 	refused("", "", "empty body");
 	refused("{\"model\":\"flux\"", "", "truncated JSON");
