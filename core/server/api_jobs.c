@@ -94,7 +94,7 @@ static enum adm admit(struct http_req *r, const struct ts_genreq *rq, struct ts_
 		*ret = ts_srv_http_error(r, 400, "model", "model '%s' is unloaded", rq->model_name);
 		return ADM_REPLIED;
 	}
-	shape = ts_srv_link_shape(s, rq->model, rq->width, rq->height, &err);
+	shape = ts_srv_link_shape(s, rq->model, rq->width, rq->height, rq->frames, &err);
 	if (shape < 0) {
 		s->m.bad_requests++;
 		*ret = ts_srv_http_api_error(r, &err);
@@ -140,13 +140,15 @@ static json_t *result_json(struct ts_server *s, const struct ts_job *j)
 				      json_pack("{s:i}", "index", i));
 	o = json_pack("{s:i,s:o*,s:s,s:s,s:s,s:s,s:{s:i,s:i}}", "created",
 		      (int)ts_srv_http_unix(s, j->created_s), "data", data, "id", j->id, "output_format",
-		      "png", "size", "", "status", ts_srv_job_state_name(j->state), "usage", "steps",
+		      j->req.frames > 1 ? "mp4" : "png", "size", "", "status", ts_srv_job_state_name(j->state), "usage", "steps",
 		      j->steps_done, "images", j->req.n);
 	if (o) {
 		char size[32];
 
 		snprintf(size, sizeof(size), "%dx%d", j->req.width, j->req.height);
 		json_object_set_new(o, "size", json_string(size));
+		if (j->req.frames > 1)
+			json_object_set_new(o, "frames", json_integer(j->req.frames));
 	}
 	/*
 	 * The sim executor (or a model without a decoder) makes no pixels: the
@@ -160,8 +162,25 @@ static json_t *result_json(struct ts_server *s, const struct ts_job *j)
 	return o;
 }
 
-static enum MHD_Result reply_final(struct http_req *r, struct ts_job *j)
+/* A video job's content: the MP4 itself, which a browser or player opens as is. */
+static enum MHD_Result reply_mp4(struct http_req *r, const struct ts_job *j)
 {
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	resp = MHD_create_response_from_buffer(j->mp4_len, j->mp4, MHD_RESPMEM_MUST_COPY);
+	if (!resp)
+		return MHD_NO;
+	MHD_add_response_header(resp, "Content-Type", "video/mp4");
+	ret = MHD_queue_response(r->c, 200, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result reply_final(struct http_req *r, struct ts_job *j, int content)
+{
+	if (j->state == JOB_COMPLETED && content && j->mp4)
+		return reply_mp4(r, j);
 	if (j->state == JOB_COMPLETED)
 		return ts_srv_http_json(r, 200, result_json(r->s, j));
 	if (j->state == JOB_CANCELLED)
@@ -255,7 +274,7 @@ enum MHD_Result ts_srv_api_generate(struct http_req *r, int async)
 	if (!job_final(j->state))
 		ret = ts_srv_http_error(r, 503, NULL, "the server stopped before job %s ended", j->id);
 	else
-		ret = reply_final(r, j);
+		ret = reply_final(r, j, 0);
 	pthread_mutex_unlock(&s->mu);
 	return ret;
 }
@@ -276,7 +295,7 @@ enum MHD_Result ts_srv_api_job_get(struct http_req *r, const char *id, const cha
 		ret = ts_srv_http_error(r, 409, NULL, "job %s is %s: no content yet", j->id,
 				 ts_srv_job_state_name(j->state));
 	else
-		ret = reply_final(r, j);
+		ret = reply_final(r, j, 1);
 	pthread_mutex_unlock(&s->mu);
 	return ret;
 }

@@ -62,11 +62,11 @@ int ts_srv_shape_fill(struct srv_shape *sh, const struct ts_cost *c, int klass)
 	return sh->base_step_s > 0 ? 0 : TS_ERANGE;
 }
 
-static int shape_find(struct ts_server *s, int model, int w, int h)
+static int shape_find(struct ts_server *s, int model, int w, int h, int frames)
 {
 	for (int i = 0; i < s->n_shapes; i++)
 		if (s->shapes[i].model == model && s->shapes[i].width == w &&
-		    s->shapes[i].height == h)
+		    s->shapes[i].height == h && s->shapes[i].frames == frames)
 			return i;
 	return -1;
 }
@@ -78,7 +78,7 @@ static void op_shape(struct ts_server *s, struct link_op *op)
 	const struct ts_cost *c;
 	struct srv_shape *sh;
 
-	if (shape_find(s, op->model, op->width, op->height) >= 0)
+	if (shape_find(s, op->model, op->width, op->height, op->frames) >= 0)
 		return;
 	if (s->n_shapes == SRV_MAX_SHAPES) {
 		op->rc = TS_ENOMEM;
@@ -88,19 +88,22 @@ static void op_shape(struct ts_server *s, struct link_op *op)
 	}
 	sh = &s->shapes[s->n_shapes];
 	if (s->rt) {
-		if (ts_srv_real_shape(s, op->model, op->width, op->height, sh)) {
+		if (ts_srv_real_shape(s, op->model, op->width, op->height, op->frames, sh)) {
 			op->rc = TS_ERANGE;
-			snprintf(op->msg, sizeof(op->msg), "model %s cannot run %dx%d", m->name,
-				 op->width, op->height);
+			snprintf(op->msg, sizeof(op->msg), "model %s cannot run %dx%d x %d frames",
+				 m->name, op->width, op->height, op->frames);
 			return;
 		}
 		s->n_shapes++;
 		return;
 	}
-	c = ts_costbook_find(s->env->costs, m->name, op->width, op->height, 1);
+	c = ts_costbook_find(s->env->costs, m->name, op->width, op->height, op->frames);
 	if (!c)
-		c = ts_sim_model_cost(s->env, m->name, op->width, op->height, 1, m->default_steps);
-	*sh = (struct srv_shape){ .model = op->model, .width = op->width, .height = op->height };
+		c = ts_sim_model_cost(s->env, m->name, op->width, op->height, op->frames,
+				      m->default_steps);
+	*sh = (struct srv_shape){
+		.model = op->model, .width = op->width, .height = op->height, .frames = op->frames,
+	};
 	if (!c || ts_srv_shape_fill(sh, c, ts_costbook_klass(s->env->costs, c))) {
 		op->rc = TS_ERANGE;
 		snprintf(op->msg, sizeof(op->msg), "model %s cannot run %dx%d", m->name,
@@ -110,15 +113,18 @@ static void op_shape(struct ts_server *s, struct link_op *op)
 	s->n_shapes++;
 }
 
-int ts_srv_link_shape(struct ts_server *s, int model, int w, int h, struct ts_api_error *err)
+int ts_srv_link_shape(struct ts_server *s, int model, int w, int h, int frames,
+		      struct ts_api_error *err)
 {
-	struct link_op op = { .kind = OP_SHAPE, .model = model, .width = w, .height = h };
-	int i = shape_find(s, model, w, h);
+	struct link_op op = {
+		.kind = OP_SHAPE, .model = model, .width = w, .height = h, .frames = frames,
+	};
+	int i = shape_find(s, model, w, h, frames);
 
 	if (i >= 0)
 		return i;
 	ts_srv_link_call(s, &op);
-	i = op.rc ? -1 : shape_find(s, model, w, h);
+	i = op.rc ? -1 : shape_find(s, model, w, h, frames);
 	if (i < 0)
 		ts_api_error_set(err, 400, "size", "%s", op.msg[0] ? op.msg : "size not served");
 	return i;

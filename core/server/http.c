@@ -160,11 +160,12 @@ static enum MHD_Result api_models(struct http_req *r)
 			snprintf(sz, sizeof(sz), "%dx%d", m->w[k], m->h[k]);
 			json_array_append_new(sizes, json_string(sz));
 		}
-		json_array_append_new(data, json_pack("{s:s,s:s,s:s,s:o*,s:i,s:i,s:b}", "id",
+		json_array_append_new(data, json_pack("{s:s,s:s,s:s,s:o*,s:i,s:i,s:b,s:i}", "id",
 						      m->name, "object", "model", "owned_by",
 						      "tetriserve", "sizes", sizes, "default_steps",
 						      m->default_steps, "max_steps", m->max_steps,
-						      "class_conditional", m->n_classes > 0));
+						      "class_conditional", m->n_classes > 0,
+						      "max_frames", m->max_frames));
 	}
 	pthread_mutex_unlock(&s->mu);
 	return ts_srv_http_json(r, 200, json_pack("{s:s,s:o*}", "object", "list", "data", data));

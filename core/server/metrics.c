@@ -85,6 +85,17 @@ static void head(FILE *f, const char *name, const char *type, const char *help)
 	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* model and size; a video shape adds its frames, so its series stay apart from the image's. */
+static void shape_labels(const struct ts_server *s, const struct srv_shape *sh, char *buf,
+			 size_t len)
+{
+	int n = snprintf(buf, len, "model=\"%s\",size=\"%dx%d\"", s->cat.m[sh->model].name,
+			 sh->width, sh->height);
+
+	if (sh->frames > 1 && n > 0 && (size_t)n < len)
+		snprintf(buf + n, len - n, ",frames=\"%d\"", sh->frames);
+}
+
 static void hist_print(FILE *f, const char *name, const char *labels, const struct hist *h)
 {
 	long cum = 0;
@@ -146,8 +157,7 @@ static void render_hists(struct ts_server *s, FILE *f)
 	for (int i = 0; i < s->n_shapes; i++) {
 		const struct srv_shape *sh = &s->shapes[i];
 
-		snprintf(labels, sizeof(labels), "model=\"%s\",size=\"%dx%d\"",
-			 s->cat.m[sh->model].name, sh->width, sh->height);
+		shape_labels(s, sh, labels, sizeof(labels));
 		hist_print(f, "tetriserve_request_latency_seconds", labels, &m->shape[i].latency);
 	}
 	head(f, "tetriserve_queue_time_seconds", "histogram",
@@ -155,8 +165,7 @@ static void render_hists(struct ts_server *s, FILE *f)
 	for (int i = 0; i < s->n_shapes; i++) {
 		const struct srv_shape *sh = &s->shapes[i];
 
-		snprintf(labels, sizeof(labels), "model=\"%s\",size=\"%dx%d\"",
-			 s->cat.m[sh->model].name, sh->width, sh->height);
+		shape_labels(s, sh, labels, sizeof(labels));
 		hist_print(f, "tetriserve_queue_time_seconds", labels, &m->shape[i].queue);
 	}
 	head(f, "tetriserve_decode_seconds", "histogram",
@@ -166,8 +175,7 @@ static void render_hists(struct ts_server *s, FILE *f)
 
 		if (!m->shape[i].decode.n)
 			continue;
-		snprintf(labels, sizeof(labels), "model=\"%s\",size=\"%dx%d\"",
-			 s->cat.m[sh->model].name, sh->width, sh->height);
+		shape_labels(s, sh, labels, sizeof(labels));
 		hist_print(f, "tetriserve_decode_seconds", labels, &m->shape[i].decode);
 	}
 	head(f, "tetriserve_step_seconds", "histogram",

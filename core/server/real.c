@@ -60,7 +60,7 @@ struct srv_real {
 
 /* --- PNG in memory, as base64 --------------------------------------------- */
 
-static char *base64(const unsigned char *p, size_t n)
+char *ts_srv_base64(const unsigned char *p, size_t n)
 {
 	static const char tab[] =
 		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -121,7 +121,7 @@ static char *png_b64(const float *chw, int c, int h, int w)
 	if (!err)
 		png = spng_get_png_buffer(ctx, &png_len, &err);
 	if (png && !err)
-		b = base64(png, png_len);
+		b = ts_srv_base64(png, png_len);
 	else
 		ts_err("server", "PNG encode: %s", spng_strerror(err));
 out:
@@ -137,16 +137,50 @@ out:
 
 /* --- the decode thread ---------------------------------------------------- */
 
-/* One image; 0 and *b64 set, or an error with @why filled. */
-static int decode_one(struct srv_real *re, const struct srv_dec *d, const struct ts_tensor *lat,
-		      char **b64, char *why, size_t why_len)
+/* [1, C, T, H, W] into [1, C, H, W] of its frame 0, in place (each plane moves down). */
+static void first_frame(struct ts_tensor *img)
+{
+	int64_t c = img->shape[1], t = img->shape[2], hw = img->shape[3] * img->shape[4];
+	float *x = img->data;
+
+	for (int64_t i = 1; i < c; i++)
+		memmove(x + i * hw, x + i * t * hw, (size_t)hw * sizeof(float));
+	img->ndim = 4;
+	img->shape[2] = img->shape[3];
+	img->shape[3] = img->shape[4];
+	img->shape[4] = 0;
+}
+
+/* A video's frames into j->mp4 and, for the JSON answer, *b64. */
+static int video_out(struct ts_job *j, const struct ts_tensor *img, char **b64)
+{
+	int err = ts_srv_video_mp4(img, j->req.fps, &j->mp4, &j->mp4_len);
+
+	if (!err && !(*b64 = ts_srv_base64(j->mp4, j->mp4_len)))
+		err = TS_ENOMEM;
+	return err;
+}
+
+/* One image (or a video job's video); 0 and *b64 set, or an error with @why filled. */
+static int decode_one(struct srv_real *re, const struct srv_dec *d, struct ts_job *j,
+		      const struct ts_tensor *lat, char **b64, char *why, size_t why_len)
 {
 	struct ts_tensor img = { 0 };
 	int err = d->ops->decode(d->inst, re->dpool->dev[0].dev, d->w, lat, 0, &img);
+	int video = j->req.frames > 1;
 
-	if (!err && (img.ndim != 4 || img.shape[0] != 1))
+	/*
+	 * A video decoder gives [1, 3, T, H, W], an image one [1, C, H, W]. A
+	 * video model's single-frame request is an image: the first frame (its
+	 * decoder may pad time, as the toy VAE of the tests does).
+	 */
+	if (!err && !video && img.ndim == 5 && img.shape[0] == 1)
+		first_frame(&img);
+	if (!err && (img.ndim != (video ? 5 : 4) || img.shape[0] != 1))
 		err = TS_EINVAL;
-	if (!err) {
+	if (!err && video) {
+		err = video_out(j, &img, b64);
+	} else if (!err) {
 		*b64 = png_b64(img.data, (int)img.shape[1], (int)img.shape[2], (int)img.shape[3]);
 		if (!*b64)
 			err = TS_ENOMEM;
@@ -190,8 +224,8 @@ static void *decode_main(void *arg)
 		t0 = srv_now(s);
 		/* The job's latents and model are fixed now; nobody else writes them. */
 		for (int i = 0; !err && i < j->req.n; i++)
-			err = decode_one(re, &re->dec[j->req.model], &j->lat[i], &j->b64[i], why,
-					 sizeof(why));
+			err = decode_one(re, &re->dec[j->req.model], j, &j->lat[i], &j->b64[i],
+					 why, sizeof(why));
 		dt = (srv_now(s) - t0) / j->req.n;
 		pthread_mutex_lock(&s->mu);
 		/* What admission adds to a deadline's floor and to the SLO's base. */
@@ -254,24 +288,40 @@ static int open_decoder(struct ts_server *s, struct ts_config *cfg, int k)
 	return err;
 }
 
-int ts_srv_real_shape(struct ts_server *s, int model, int w, int h, struct srv_shape *sh)
+int ts_srv_real_shape(struct ts_server *s, int model, int w, int h, int frames,
+		      struct srv_shape *sh)
 {
 	const struct ts_api_model *am = &s->cat.m[model];
 	struct ts_req_params p = {
-		.width = w, .height = h, .frames = 1, .steps = am->default_steps,
+		.width = w, .height = h, .frames = frames, .steps = am->default_steps,
 		.class_label = am->n_classes ? 0 : -1,
 	};
 	const struct ts_cost *c = ts_rt_cost(s->rt, &s->rt->models[s->real->model[model]], &p);
 
 	if (!c)
 		return TS_ERANGE;
-	*sh = (struct srv_shape){ .model = model, .width = w, .height = h };
+	*sh = (struct srv_shape){ .model = model, .width = w, .height = h, .frames = frames };
 	return ts_srv_shape_fill(sh, c, ts_costbook_klass(s->rt->costs, c));
 }
 
 /* Probing sizes asks plan() about sizes it refuses: those refusals are not news. */
 static void drop_line(enum ts_log_level lvl, const char *line, void *arg)
 {
+}
+
+/*
+ * A video model is one whose plan() gives a 5-D latent with more than one
+ * latent frame for a many-frame request (an image model ignores frames);
+ * it is then served videos of up to TS_SRV_MAX_FRAMES frames, else none.
+ */
+static int video_frames(const struct ts_rt_model *m, int w, int h)
+{
+	struct ts_req_params p = { .width = w, .height = h, .frames = 17, .class_label = -1 };
+	struct ts_work wk = { 0 };
+
+	if (m->ops->plan(m->inst, &p, &wk) || wk.latent_shape_ndim != 5 || wk.latent_shape[2] < 2)
+		return 0;
+	return TS_SRV_MAX_FRAMES;
 }
 
 /* rt->models[@idx] into the catalog with the sizes it plans; not served when none. */
@@ -294,12 +344,14 @@ static void catalog_model(struct ts_server *s, int idx)
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		struct srv_shape *sh = &s->shapes[s->n_shapes];
 
-		if (s->n_shapes == SRV_MAX_SHAPES || ts_srv_real_shape(s, k, sizes[i], sizes[i], sh))
+		if (s->n_shapes == SRV_MAX_SHAPES || ts_srv_real_shape(s, k, sizes[i], sizes[i], 1, sh))
 			continue;
 		s->n_shapes++;
 		am->w[am->n_sizes] = am->h[am->n_sizes] = sizes[i];
 		am->n_sizes++;
 	}
+	if (am->n_sizes)
+		am->max_frames = video_frames(m, am->w[0], am->h[0]);
 	ts_log_set_sink(NULL, NULL);
 	if (!am->n_sizes) {
 		ts_warn("server", "[model %s]: none of 32..1024 px square plans: not served",
@@ -430,8 +482,8 @@ int ts_srv_real_submit(struct ts_server *s, struct ts_job *j, double now)
 	for (int i = 0; i < j->req.n; i++) {
 		/* Image i of n gets seed + i: n images, n different pictures, all reproducible. */
 		struct ts_req_params p = {
-			.width = j->req.width, .height = j->req.height, .frames = 1,
-			.steps = j->req.steps, .seed = base + i,
+			.width = j->req.width, .height = j->req.height, .frames = j->req.frames,
+			.fps = (float)j->req.fps, .steps = j->req.steps, .seed = base + i,
 			.class_label = j->req.class_label >= 0 ? j->req.class_label :
 				       am->n_classes ? (int64_t)((base + i) % am->n_classes) : -1,
 			.guidance = (float)j->req.guidance_scale,
@@ -492,4 +544,7 @@ void ts_srv_job_free_images(struct ts_job *j)
 		j->lat[i].data = NULL;
 		j->b64[i] = NULL;
 	}
+	free(j->mp4);
+	j->mp4 = NULL;
+	j->mp4_len = 0;
 }

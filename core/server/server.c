@@ -104,7 +104,9 @@ static int catalog_register(struct ts_server *s, struct ts_section *sec)
 		if (strcmp(c->model, name) || c->frames > 1 || m->n_sizes == TS_API_MAX_SIZES ||
 		    s->n_shapes == SRV_MAX_SHAPES)
 			continue;
-		*sh = (struct srv_shape){ .model = s->cat.n, .width = c->width, .height = c->height };
+		*sh = (struct srv_shape){
+			.model = s->cat.n, .width = c->width, .height = c->height, .frames = 1,
+		};
 		if (ts_srv_shape_fill(sh, c, i))
 			continue;
 		s->n_shapes++;

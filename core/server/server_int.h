@@ -74,19 +74,22 @@ struct ts_job {
 	struct ts_job *hnext;        /* id hash chain */
 	struct ts_job *lprev, *lnext; /* live list, submission order */
 	struct ts_job *mnext;        /* mailbox, then the decode queue */
-	/* real executor only: final latents (copies), then the PNGs as base64 */
+	/* real executor only: final latents (copies), then the PNGs (or the MP4) as base64 */
 	struct ts_tensor lat[TS_API_MAX_N];
 	char *b64[TS_API_MAX_N];
+	unsigned char *mp4;  /* a video job's MP4 (n = 1), served raw as video/mp4 */
+	size_t mp4_len;
 	int has_images;
 };
 
 /*
- * A (model, size, steps) the server has costed: step times from the cost
+ * A (model, size, frames, steps) the server has costed: step times from the cost
  * table, resolved once (profiles at start, module-costed shapes on first
  * request through the engine thread, which owns the cost book).
  */
 struct srv_shape {
 	int model, width, height;
+	int frames;          /* 1 for an image */
 	const struct ts_cost *cost;
 	int klass;
 	double min_step_s;   /* fastest step: widest allowed degree, batch 1 */
@@ -107,7 +110,7 @@ struct link_op {
 	char name[128];                 /* policy, or [model NAME] */
 	char params[OP_MAX_PARAMS][128]; /* "key=value" policy params */
 	int n_params;
-	int dev, model, width, height;
+	int dev, model, width, height, frames;
 	int done, rc, status;
 	char msg[256];
 	struct link_op *next;
@@ -229,7 +232,8 @@ void ts_srv_link_call(struct ts_server *s, struct link_op *op);
 /* @sh's step times from cost table @c (klass @klass); TS_ERANGE when no degree runs it. */
 int ts_srv_shape_fill(struct srv_shape *sh, const struct ts_cost *c, int klass);
 /* Under mu: the shape index of (model, w, h), resolved through the engine if new; < 0 on error. */
-int ts_srv_link_shape(struct ts_server *s, int model, int w, int h, struct ts_api_error *err);
+int ts_srv_link_shape(struct ts_server *s, int model, int w, int h, int frames,
+		      struct ts_api_error *err);
 
 /* server.c: a [model NAME] into the cost book and the catalog (engine thread or start). */
 int ts_srv_catalog_add_model(struct ts_server *s, struct ts_section *sec);
@@ -253,7 +257,8 @@ static inline double srv_now(struct ts_server *s)
 int ts_srv_real_open(struct ts_server *s);
 void ts_srv_real_close(struct ts_server *s);
 /* Engine thread, under mu. */
-int ts_srv_real_shape(struct ts_server *s, int model, int w, int h, struct srv_shape *sh);
+int ts_srv_real_shape(struct ts_server *s, int model, int w, int h, int frames,
+		      struct srv_shape *sh);
 int ts_srv_real_submit(struct ts_server *s, struct ts_job *j, double now);
 int ts_srv_real_progress(struct ts_server *s, int eidx);
 /*
@@ -266,5 +271,15 @@ int ts_srv_real_load(struct ts_server *s, struct ts_config *cfg, struct ts_secti
 /* All images done: 1 when the job went to the decode thread, 0 to complete it now, < 0 failed. */
 int ts_srv_real_finished(struct ts_server *s, struct ts_job *j);
 void ts_srv_job_free_images(struct ts_job *j);
+
+/* The frame rate of a video whose request gave none (Open-Sora's default). */
+#define TS_SRV_VIDEO_FPS 24
+/* The most frames a video request may ask of the real executor. */
+#define TS_SRV_MAX_FRAMES 256
+
+/* Frames [1, 3, T, H, W] in [-1, 1] into an MP4 at @fps (0: the default), malloc'ed. */
+int ts_srv_video_mp4(const struct ts_tensor *img, double fps, unsigned char **mp4, size_t *len);
+/* @n bytes as base64 (malloc'ed), or NULL. */
+char *ts_srv_base64(const unsigned char *p, size_t n);
 
 #endif /* TS_SERVER_SERVER_INT_H */
