@@ -242,10 +242,14 @@ enum MHD_Result ts_srv_api_generate(struct http_req *r, int async)
 		s->m.rejected_full++;
 		ret = queue_429(r);
 		pthread_mutex_unlock(&s->mu);
+		ts_genreq_release(&rq);
 		return ret;
 	}
+	/* From a job on, its copy of rq owns the caption embeddings. */
 	if (admit(r, &rq, &j, &ret) == ADM_REPLIED) {
 		pthread_mutex_unlock(&s->mu);
+		if (!j)
+			ts_genreq_release(&rq);
 		return ret;
 	}
 	if (async) {

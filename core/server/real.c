@@ -352,6 +352,16 @@ static void catalog_model(struct ts_server *s, int idx)
 	}
 	if (am->n_sizes)
 		am->max_frames = video_frames(m, am->w[0], am->h[0]);
+	/*
+	 * Caption embeddings from the request: for a video model whose section
+	 * says their shape (stdit's keys, Open-Sora's names); its plan() checks them.
+	 */
+	if (am->max_frames) {
+		am->caption_ch = (int)ts_cfg_int(m->sec, "caption_channels");
+		am->caption_len = (int)ts_cfg_int(m->sec, "model_max_length");
+		if (am->caption_ch <= 0 || am->caption_len <= 0)
+			am->caption_ch = am->caption_len = 0;
+	}
 	ts_log_set_sink(NULL, NULL);
 	if (!am->n_sizes) {
 		ts_warn("server", "[model %s]: none of 32..1024 px square plans: not served",
@@ -479,9 +489,21 @@ int ts_srv_real_submit(struct ts_server *s, struct ts_job *j, double now)
 	const struct ts_api_model *am = &s->cat.m[j->req.model];
 	uint64_t base = j->req.has_seed ? j->req.seed : (s->id_nonce << 24) ^ (j->seq * 7919u);
 
+	/* begin() copies the caption into the request's state: these live long enough. */
+	struct ts_tensor cap = {
+		.dtype = TS_F32, .ndim = 2, .shape = { j->req.caption_rows, j->req.caption_ch },
+		.data = j->req.caption,
+	};
+	struct ts_tensor mask = {
+		.dtype = TS_U8, .ndim = 1, .shape = { j->req.caption_rows },
+		.data = j->req.caption_mask,
+	};
+
 	for (int i = 0; i < j->req.n; i++) {
 		/* Image i of n gets seed + i: n images, n different pictures, all reproducible. */
 		struct ts_req_params p = {
+			.cond = j->req.caption ? &cap : NULL,
+			.cond_mask = j->req.caption_mask ? &mask : NULL,
 			.width = j->req.width, .height = j->req.height, .frames = j->req.frames,
 			.fps = (float)j->req.fps, .steps = j->req.steps, .seed = base + i,
 			.class_label = j->req.class_label >= 0 ? j->req.class_label :
@@ -547,4 +569,5 @@ void ts_srv_job_free_images(struct ts_job *j)
 	free(j->mp4);
 	j->mp4 = NULL;
 	j->mp4_len = 0;
+	ts_genreq_release(&j->req);
 }

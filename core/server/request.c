@@ -13,11 +13,14 @@
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <tetri/error.h>
 
+#include "httpc.h" /* ts_base64_decode */
 #include "request.h"
 
 #define SIZE_MIN 64
@@ -44,7 +47,8 @@ int ts_api_error_set(struct ts_api_error *err, int status, const char *field,
 static const char *const known_fields[] = {
 	"model", "prompt", "n", "size", "response_format", "output_format", "seed",
 	"num_inference_steps", "guidance_scale", "class_label", "deadline_ms", "slo_scale",
-	"user", "quality", "style", "frames", "fps", NULL,
+	"user", "quality", "style", "frames", "fps", "caption_embeddings", "caption_shape",
+	"caption_mask", NULL,
 };
 
 static int field_known(const char *key)
@@ -270,6 +274,105 @@ static int parse_knobs(json_t *root, const struct ts_api_model *m, struct ts_gen
 	return 0;
 }
 
+void ts_genreq_release(struct ts_genreq *rq)
+{
+	free(rq->caption);
+	free(rq->caption_mask);
+	rq->caption = NULL;
+	rq->caption_mask = NULL;
+}
+
+/* caption_shape: [L, C] with 1 <= L <= the model's caption_len and C its caption_ch. */
+static int caption_shape(json_t *v, const struct ts_api_model *m, struct ts_genreq *out,
+			 struct ts_api_error *err)
+{
+	long long l, c;
+
+	if (!json_is_array(v) || json_array_size(v) != 2)
+		return bad(err, "caption_shape", "caption_shape must be [L, C]");
+	if (get_int(json_array_get(v, 0), "caption_shape", 1, m->caption_len, &l, err) ||
+	    get_int(json_array_get(v, 1), "caption_shape", m->caption_ch, m->caption_ch, &c, err))
+		return TS_EINVAL;
+	out->caption_rows = (int)l;
+	out->caption_ch = (int)c;
+	return 0;
+}
+
+/* caption_embeddings: base64 of L x C float32, little-endian (as numpy's tobytes() on x86). */
+static int caption_data(json_t *v, struct ts_genreq *out, struct ts_api_error *err)
+{
+	size_t want = (size_t)out->caption_rows * out->caption_ch * sizeof(float), len = 0;
+	unsigned char *raw = NULL;
+	const char *s = get_str(v, "caption_embeddings", err);
+
+	if (!s)
+		return TS_EINVAL;
+	if (ts_base64_decode(s, &raw, &len) || len != want) {
+		free(raw);
+		return bad(err, "caption_embeddings",
+			   "caption_embeddings must be base64 of %zu bytes (caption_shape of float32)",
+			   want);
+	}
+	out->caption = malloc(want);
+	if (!out->caption) {
+		free(raw);
+		return ts_api_error_set(err, 500, NULL, "out of memory");
+	}
+	for (size_t i = 0; i < want / 4; i++) {
+		const unsigned char *b = raw + 4 * i;
+		uint32_t u = b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+
+		memcpy(&out->caption[i], &u, 4);
+		if (!isfinite(out->caption[i])) {
+			free(raw);
+			return bad(err, "caption_embeddings", "caption_embeddings: value %zu is not finite",
+				   i);
+		}
+	}
+	free(raw);
+	return 0;
+}
+
+/* caption_mask: L entries of 0 or 1 (padding rows are 0). */
+static int caption_mask(json_t *v, struct ts_genreq *out, struct ts_api_error *err)
+{
+	long long x;
+
+	if (!json_is_array(v) || json_array_size(v) != (size_t)out->caption_rows)
+		return bad(err, "caption_mask", "caption_mask must be %d entries of 0 or 1",
+			   out->caption_rows);
+	out->caption_mask = malloc((size_t)out->caption_rows);
+	if (!out->caption_mask)
+		return ts_api_error_set(err, 500, NULL, "out of memory");
+	for (int i = 0; i < out->caption_rows; i++) {
+		if (get_int(json_array_get(v, i), "caption_mask", 0, 1, &x, err))
+			return TS_EINVAL;
+		out->caption_mask[i] = (uint8_t)x;
+	}
+	return 0;
+}
+
+/* Caption embeddings from the request, for a model that takes them; else its own. */
+static int parse_caption(json_t *root, const struct ts_api_model *m, struct ts_genreq *out,
+			 struct ts_api_error *err)
+{
+	json_t *e = json_object_get(root, "caption_embeddings");
+	json_t *s = json_object_get(root, "caption_shape"), *k = json_object_get(root, "caption_mask");
+	const char *field = e ? "caption_embeddings" : s ? "caption_shape" : "caption_mask";
+
+	if (!e && !s && !k)
+		return 0;
+	if (!m->caption_ch)
+		return bad(err, field, "model %s takes no caption embeddings", m->name);
+	if (!e || !s)
+		return bad(err, e ? "caption_shape" : "caption_embeddings",
+			   "caption_embeddings and caption_shape go together");
+	if (caption_shape(s, m, out, err) || caption_data(e, out, err) ||
+	    (k && caption_mask(k, out, err)))
+		return TS_EINVAL;
+	return 0;
+}
+
 static int parse_deadline(json_t *root, struct ts_genreq *out, struct ts_api_error *err)
 {
 	json_t *d = json_object_get(root, "deadline_ms"), *s = json_object_get(root, "slo_scale");
@@ -320,6 +423,8 @@ int ts_genreq_parse(const char *body, size_t len, const struct ts_api_catalog *c
 	if (!rc)
 		rc = parse_formats(root, out, err);
 	if (!rc)
+		rc = parse_caption(root, m, out, err);
+	if (!rc)
 		rc = parse_deadline(root, out, err);
 	if (rc)
 		goto out_root;
@@ -332,5 +437,7 @@ int ts_genreq_parse(const char *body, size_t len, const struct ts_api_catalog *c
 	}
 out_root:
 	json_decref(root);
+	if (rc)
+		ts_genreq_release(out);
 	return rc;
 }

@@ -63,8 +63,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!cat.n)
 		catalog();
-	if (!ts_genreq_parse((const char *)data, size, &cat, &rq, &err))
+	if (!ts_genreq_parse((const char *)data, size, &cat, &rq, &err)) {
 		check(&rq);
+		ts_genreq_release(&rq);
+	}
 	else if (err.status != 400 || !err.message[0])
 		abort();
 	return 0;

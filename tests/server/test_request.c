@@ -31,6 +31,8 @@ static void setup(void)
 	m->default_steps = 30;
 	m->max_steps = 100;
 	m->max_frames = 51;
+	m->caption_ch = 2;
+	m->caption_len = 4;
 }
 
 /* The body must be refused with status 400 naming @field. */
@@ -103,6 +105,44 @@ static void video(void)
 		"an image as mp4");
 }
 
+/* Caption embeddings: base64 float32 LE [L, C], an optional 0/1 mask of L. */
+static void caption(void)
+{
+	/* [2, 2] = 1, 2, -0.5, 0.25: "AACAPwAAAEAAAAC/AACAPg==" */
+	const char *v = "{\"model\":\"sora\",\"caption_embeddings\":\"AACAPwAAAEAAAAC/AACAPg==\","
+			"\"caption_shape\":[2,2],\"caption_mask\":[1,0]}";
+	struct ts_genreq rq;
+	struct ts_api_error err;
+	int rc = ts_genreq_parse(v, strlen(v), &cat, &rq, &err);
+
+	ok(!rc && rq.caption && rq.caption_rows == 2 && rq.caption_ch == 2 &&
+	   rq.caption[0] == 1.0f && rq.caption[1] == 2.0f && rq.caption[2] == -0.5f &&
+	   rq.caption[3] == 0.25f && rq.caption_mask && rq.caption_mask[0] == 1 &&
+	   rq.caption_mask[1] == 0, "caption embeddings and mask decoded (%s)", err.message);
+	ts_genreq_release(&rq);
+	ok(!rq.caption && !rq.caption_mask, "and released");
+	refused("{\"model\":\"dit\",\"caption_embeddings\":\"AACAPwAAAEA=\",\"caption_shape\":[1,2]}",
+		"caption_embeddings", "caption embeddings for a model that takes none");
+	refused("{\"model\":\"sora\",\"caption_embeddings\":\"AACAPwAAAEA=\"}", "caption_shape",
+		"embeddings without a shape");
+	refused("{\"model\":\"sora\",\"caption_shape\":[1,2]}", "caption_embeddings",
+		"a shape without embeddings");
+	refused("{\"model\":\"sora\",\"caption_embeddings\":\"AACAPwAAAEA=\",\"caption_shape\":[1,3]}",
+		"caption_shape", "channels other than the model's");
+	refused("{\"model\":\"sora\",\"caption_embeddings\":\"AACAPwAAAEA=\",\"caption_shape\":[5,2]}",
+		"caption_shape", "more rows than the model's caption length");
+	refused("{\"model\":\"sora\",\"caption_embeddings\":\"AACAPwAAAEA=\",\"caption_shape\":[2,2]}",
+		"caption_embeddings", "fewer bytes than the shape");
+	refused("{\"model\":\"sora\",\"caption_embeddings\":\"AACA*wAAAEA=\",\"caption_shape\":[1,2]}",
+		"caption_embeddings", "not base64");
+	refused("{\"model\":\"sora\",\"caption_embeddings\":\"AADAfwAAAEA=\",\"caption_shape\":[1,2]}",
+		"caption_embeddings", "a NaN");
+	refused("{\"model\":\"sora\",\"caption_embeddings\":\"AACAPwAAAEA=\",\"caption_shape\":[1,2],"
+		"\"caption_mask\":[2]}", "caption_mask", "a mask entry of 2");
+	refused("{\"model\":\"sora\",\"caption_embeddings\":\"AACAPwAAAEA=\",\"caption_shape\":[1,2],"
+		"\"caption_mask\":[1,1]}", "caption_mask", "a mask longer than L");
+}
+
 static void single_model(void)
 {
 	struct ts_api_catalog one = cat;
@@ -121,6 +161,7 @@ int main(void)
 	setup();
 	accepted();
 	video();
+	caption();
 	single_model();
 	refused("", "", "empty body");
 	refused("{\"model\":\"flux\"", "", "truncated JSON");

@@ -4,7 +4,8 @@
  * executor: a tiny STDiT3 (the golden case's weights) and Open-Sora's VAE on
  * two CPU devices, served on an ephemeral loopback port. frames and fps are
  * checked (400 naming the field), a 17-frame request comes back as an MP4, the
- * job's content is served as video/mp4, and the same model still makes images.
+ * job's content is served as video/mp4, caption embeddings sent in the request
+ * reach the model, and the same model still makes images.
  * The golden VAE is a toy: 17 frames of 64x64 decode to 10 frames of 16x16
  * (time factor 2 in chunks of 17, one x2 upsampling), as in tests/stdit.
  */
@@ -25,6 +26,9 @@
 #include "http_client.h"
 #include "tap.h"
 #include "video_mp4.h"
+
+/* core/server/real.c's encoder: what the server sends, the test sends back. */
+char *ts_srv_base64(const unsigned char *p, size_t n);
 
 #define ST_GOLDEN "tests/data/golden/stdit3"
 
@@ -104,7 +108,7 @@ static void video_sync(const char *dir)
 			   "\"seed\":5}";
 	unsigned char *mp4 = NULL;
 	size_t len = 0;
-	int st, t = 0, h = 0, w = 0;
+	int st, t = 0, h = 0, w = 0, good;
 	json_t *o = call("POST", "/v1/images/generations", body, &st);
 	const char *b64 = jstr(json_array_get(json_object_get(o, "data"), 0), "b64_json");
 
@@ -112,8 +116,8 @@ static void video_sync(const char *dir)
 	   json_integer_value(json_object_get(o, "frames")) == 17,
 	   "a 17-frame request answers output_format mp4, frames 17 (%d)", st);
 	ok(*b64 && !ts_base64_decode(b64, &mp4, &len) && is_mp4(mp4, len), "b64_json is an MP4");
-	ok(mp4 && !mp4_frames(dir, mp4, len, &t, &h, &w) && t == 10 && h == 16 && w == 16,
-	   "of the frames the pipeline makes (10 of 16x16, got %d of %dx%d)", t, w, h);
+	good = mp4 && !mp4_frames(dir, mp4, len, &t, &h, &w) && t == 10 && h == 16 && w == 16;
+	ok(good, "of the frames the pipeline makes (10 of 16x16, got %d of %dx%d)", t, w, h);
 	free(mp4);
 	json_decref(o);
 }
@@ -123,7 +127,7 @@ static void video_job(const char *dir)
 	const char *body = "{\"model\":\"opensora\",\"size\":\"64x64\",\"frames\":17}";
 	struct http_reply r = { 0 };
 	char path[128];
-	int st, t = 0, h = 0, w = 0, done = 0;
+	int st, t = 0, h = 0, w = 0, done = 0, good;
 	json_t *o = call("POST", "/v1/jobs", body, &st);
 
 	ok(st == 202, "a video job is accepted (%d)", st);
@@ -139,11 +143,91 @@ static void video_job(const char *dir)
 	strcat(path, "/content");
 	ok(done && !http_do(port, "GET", path, NULL, NULL, &r) && r.status == 200 &&
 	   strstr(r.head, "Content-Type: video/mp4"), "its content is served as video/mp4");
-	ok(r.body && is_mp4((unsigned char *)r.body, r.body_len) &&
-	   !mp4_frames(dir, (unsigned char *)r.body, r.body_len, &t, &h, &w) && t == 10 &&
-	   h == 16 && w == 16, "the MP4 itself (10 frames of 16x16, got %d of %dx%d)", t, w, h);
+	good = r.body && is_mp4((unsigned char *)r.body, r.body_len) &&
+	       !mp4_frames(dir, (unsigned char *)r.body, r.body_len, &t, &h, &w) && t == 10 &&
+	       h == 16 && w == 16;
+	ok(good, "the MP4 itself (10 frames of 16x16, got %d of %dx%d)", t, w, h);
 	http_reply_free(&r);
 	json_decref(o);
+}
+
+/* The content of a 17-frame job for @body's extra fields (malloc'ed MP4), or NULL. */
+static unsigned char *video_of(const char *extra, size_t *len)
+{
+	size_t n = strlen(extra) + 128;
+	char *body = malloc(n), path[128];
+	struct http_reply r = { 0 };
+	unsigned char *out = NULL;
+	int st, done = 0;
+	json_t *o;
+
+	if (!body)
+		return NULL;
+	snprintf(body, n, "{\"model\":\"opensora\",\"size\":\"64x64\",\"frames\":17,"
+		 "\"seed\":9%s}", extra);
+	o = call("POST", "/v1/jobs", body, &st);
+	free(body);
+	snprintf(path, sizeof(path), "/v1/jobs/%.63s", jstr(o, "id"));
+	json_decref(o);
+	for (int i = 0; i < 6000 && st == 202 && !done; i++) {
+		json_t *s = call("GET", path, NULL, &st);
+
+		done = !strcmp(jstr(s, "status"), "completed");
+		json_decref(s);
+		st = 202;
+		if (!done)
+			usleep(10000);
+	}
+	strcat(path, "/content");
+	if (done && !http_do(port, "GET", path, NULL, NULL, &r) && r.status == 200 &&
+	    (out = malloc(r.body_len))) {
+		memcpy(out, r.body, r.body_len);
+		*len = r.body_len;
+	}
+	http_reply_free(&r);
+	return out;
+}
+
+/* base64 of the file's caption rows, times @scale, in the request's encoding. */
+static char *caption_b64(float scale)
+{
+	float y[5 * 32];
+
+	for (int i = 0; i < 5 * 32; i++)
+		y[i] = (float)((i % 7) - 3) * 0.1f * scale;
+	return ts_srv_base64((const unsigned char *)y, sizeof(y)); /* x86: little-endian */
+}
+
+/*
+ * Caption embeddings from the request reach the model: the file's own values
+ * sent in the request give the same video byte for byte, others another.
+ */
+static void captions(void)
+{
+	char *same = caption_b64(1.0f), *other = caption_b64(-3.0f), extra[8192];
+	unsigned char *a, *b = NULL, *c = NULL, *d = NULL;
+	size_t la = 0, lb = 0, lc = 0, ld = 0;
+
+	a = video_of("", &la);
+	snprintf(extra, sizeof(extra), ",\"caption_embeddings\":\"%s\",\"caption_shape\":[5,32]",
+		 same);
+	b = video_of(extra, &lb);
+	snprintf(extra, sizeof(extra), ",\"caption_embeddings\":\"%s\",\"caption_shape\":[5,32]",
+		 other);
+	c = video_of(extra, &lc);
+	snprintf(extra, sizeof(extra), ",\"caption_embeddings\":\"%s\",\"caption_shape\":[5,32],"
+		 "\"caption_mask\":[1,1,0,0,0]", same);
+	d = video_of(extra, &ld);
+	ok(a && b && la == lb && !memcmp(a, b, la),
+	   "the file's caption sent in the request: the same video");
+	ok(a && c && (la != lc || memcmp(a, c, la)), "another caption: another video");
+	ok(a && d && (la != ld || memcmp(a, d, la)), "the same caption, masked: another video");
+	free(a);
+	free(b);
+	free(c);
+	free(d);
+	free(same);
+	free(other);
 }
 
 static void image(void)
@@ -239,6 +323,7 @@ int main(int argc, char **argv)
 	refusals();
 	video_sync(dir);
 	video_job(dir);
+	captions();
 	image();
 	ts_server_stop(srv, 10);
 	ts_config_free(cfg);
