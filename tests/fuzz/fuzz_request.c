@@ -23,7 +23,7 @@ static void catalog(void)
 {
 	struct ts_api_model *m = &cat.m[0];
 
-	cat.n = 2;
+	cat.n = 3;
 	snprintf(m->name, sizeof(m->name), "flux");
 	m->n_sizes = 3;
 	m->w[0] = m->h[0] = 256;
@@ -37,6 +37,13 @@ static void catalog(void)
 	m->default_steps = 50;
 	m->max_steps = 1000;
 	m->n_classes = 1000;
+	m = &cat.m[2];
+	snprintf(m->name, sizeof(m->name), "sora");
+	m->default_steps = 30;
+	m->max_steps = 100;
+	m->max_frames = 51;
+	m->caption_ch = 2;
+	m->caption_len = 4;
 }
 
 /* What a 0 return promises; a broken promise is a finding. */
@@ -54,6 +61,16 @@ static void check(const struct ts_genreq *rq)
 	    (rq->class_label >= 0 && !m->n_classes) || rq->prompt_len > TS_API_PROMPT_MAX ||
 	    strcmp(rq->model_name, m->name))
 		abort();
+	/* video and caption fields: only a model that takes them, within its bounds */
+	if (rq->frames < 1 || rq->frames > (m->max_frames ? m->max_frames : 1) ||
+	    (rq->frames > 1 && rq->n != 1) || (rq->fps != 0 && !m->max_frames) ||
+	    (rq->caption && (!m->caption_ch || rq->caption_ch != m->caption_ch ||
+			     rq->caption_rows < 1 || rq->caption_rows > m->caption_len)) ||
+	    (rq->caption_mask && !rq->caption))
+		abort();
+	for (int i = 0; rq->caption && i < rq->caption_rows; i++)
+		if (rq->caption_mask && rq->caption_mask[i] > 1)
+			abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
