@@ -20,65 +20,11 @@
 #include "log.h"
 #include "registry.h"
 #include "server.h"
-#include "http_client.h"
+#include "api_client.h"
 #include "tap.h"
 
 #define TOKEN "test-admin-token-0123456789"
 #define AUTH "Authorization: Bearer " TOKEN "\r\n"
-
-static int port;
-
-static json_t *call(const char *method, const char *path, const char *extra, const char *body,
-		    int *status)
-{
-	struct http_reply r;
-	json_t *j;
-
-	*status = 0;
-	if (http_do(port, method, path, extra, body, &r))
-		return NULL;
-	*status = r.status;
-	j = json_loads(r.body, 0, NULL);
-	http_reply_free(&r);
-	return j;
-}
-
-static const char *str(json_t *o, const char *path)
-{
-	json_t *v = o;
-	char key[64];
-
-	while (v && *path) {
-		size_t n = strcspn(path, ".");
-
-		snprintf(key, sizeof(key), "%.*s", (int)n, path);
-		v = json_object_get(v, key);
-		path += n + (path[n] == '.');
-	}
-	return json_is_string(v) ? json_string_value(v) : "";
-}
-
-static long num(json_t *o, const char *path)
-{
-	json_t *v = o;
-	char key[64];
-
-	while (v && *path) {
-		size_t n = strcspn(path, ".");
-
-		snprintf(key, sizeof(key), "%.*s", (int)n, path);
-		v = json_object_get(v, key);
-		path += n + (path[n] == '.');
-	}
-	return json_is_number(v) ? (long)json_number_value(v) : -1;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
 
 /* Submit; returns the id (static buffer rotates over 4) or "" with *status set. */
 static const char *submit(const char *body, int *status)
@@ -91,28 +37,6 @@ static const char *submit(const char *body, int *status)
 	snprintf(id, 64, "%s", o ? str(o, "id") : "");
 	json_decref(o);
 	return id;
-}
-
-/* Poll until final or @ms pass; returns the final status text (static). */
-static const char *wait_final(const char *id, int ms, long *steps)
-{
-	static char st[32];
-	char path[128];
-	int status;
-
-	snprintf(path, sizeof(path), "/v1/jobs/%s", id);
-	for (int t = 0; t < ms; t += 10) {
-		json_t *o = call("GET", path, NULL, NULL, &status);
-
-		snprintf(st, sizeof(st), "%s", o ? str(o, "status") : "?");
-		if (steps)
-			*steps = o ? num(o, "progress.steps_done") : -1;
-		json_decref(o);
-		if (!strcmp(st, "completed") || !strcmp(st, "failed") || !strcmp(st, "cancelled"))
-			return st;
-		sleep_ms(10);
-	}
-	return st;
 }
 
 static void basics(void)

@@ -21,68 +21,15 @@
 #include "registry.h"
 #include "server.h"
 #include "httpc.h"
-#include "http_client.h"
+#include "api_client.h"
 #include "tap.h"
 
 #define AUTH "Authorization: Bearer test-admin-token-0123456789\r\n"
 
-static int port;
-
-static json_t *call(const char *method, const char *path, const char *extra, const char *body,
-		    int *status)
-{
-	struct http_reply r;
-	json_t *j;
-
-	*status = 0;
-	if (http_do(port, method, path, extra, body, &r))
-		return NULL;
-	*status = r.status;
-	j = json_loads(r.body, 0, NULL);
-	http_reply_free(&r);
-	return j;
-}
-
-static const char *jstr(json_t *o, const char *key)
-{
-	const char *v = json_string_value(json_object_get(o, key));
-
-	return v ? v : "";
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-static const char *wait_final(const char *id, int ms, long *steps)
-{
-	static char st[32];
-	char path[128];
-	int status;
-
-	snprintf(path, sizeof(path), "/v1/jobs/%.63s", id);
-	for (int t = 0; t < ms; t += 10) {
-		json_t *o = call("GET", path, NULL, NULL, &status);
-
-		snprintf(st, sizeof(st), "%s", jstr(o, "status"));
-		if (steps)
-			*steps = (long)json_integer_value(json_object_get(json_object_get(o,
-							  "progress"), "steps_done"));
-		json_decref(o);
-		if (!strcmp(st, "completed") || !strcmp(st, "failed") || !strcmp(st, "cancelled"))
-			return st;
-		sleep_ms(10);
-	}
-	return st;
-}
-
 /* The PNG of data[i].b64_json: 0 and its width/height, or -1. */
 static int png_of(json_t *o, int i, int *w, int *h, char **b64)
 {
-	const char *s = jstr(json_array_get(json_object_get(o, "data"), i), "b64_json");
+	const char *s = str(json_array_get(json_object_get(o, "data"), i), "b64_json");
 	unsigned char *png;
 	size_t len;
 
@@ -107,7 +54,7 @@ static void images(void)
 	json_t *o = call("GET", "/v1/models", NULL, NULL, &st), *o2, *o3;
 
 	ok(st == 200 && json_array_size(json_object_get(o, "data")) == 2 &&
-	   !strcmp(jstr(json_array_get(json_object_get(o, "data"), 0), "id"), "dit-s-64") &&
+	   !strcmp(str(json_array_get(json_object_get(o, "data"), 0), "id"), "dit-s-64") &&
 	   json_is_true(json_object_get(json_array_get(json_object_get(o, "data"), 0),
 					"class_conditional")),
 	   "two class-conditional models listed");
@@ -134,11 +81,11 @@ static void images(void)
 	json_decref(o2);
 	json_decref(o3);
 	o = call("POST", "/v1/jobs", NULL, "{\"model\":\"dit-s-64\",\"class_label\":10}", &st);
-	ok(st == 400 && !strcmp(jstr(json_object_get(o, "error"), "param"), "class_label"),
+	ok(st == 400 && !strcmp(str(json_object_get(o, "error"), "param"), "class_label"),
 	   "class_label past num_classes: 400");
 	json_decref(o);
 	o = call("POST", "/v1/jobs", NULL, "{\"model\":\"dit-s-64\",\"size\":\"128x128\"}", &st);
-	ok(st == 400 && !strcmp(jstr(json_object_get(o, "error"), "param"), "size"),
+	ok(st == 400 && !strcmp(str(json_object_get(o, "error"), "param"), "size"),
 	   "a size the model's plan refuses: 400");
 	json_decref(o);
 }
@@ -151,7 +98,7 @@ static void sse(void)
 	char path[128], *all, *p;
 	size_t n;
 
-	snprintf(path, sizeof(path), "/v1/jobs/%.63s/events", jstr(o, "id"));
+	snprintf(path, sizeof(path), "/v1/jobs/%.63s/events", str(o, "id"));
 	json_decref(o);
 	fd = http_connect(port);
 	http_send(fd, "GET", path, NULL, "", 0);
@@ -164,7 +111,7 @@ static void sse(void)
 
 		mono &= s >= last;
 		last = s;
-		decoding |= !strcmp(jstr(e, "status"), "decoding");
+		decoding |= !strcmp(str(e, "status"), "decoding");
 		events++;
 		json_decref(e);
 	}
@@ -183,7 +130,7 @@ static void cancel(void)
 	char id[64], path[128];
 	const char *final;
 
-	snprintf(id, sizeof(id), "%s", jstr(o, "id"));
+	snprintf(id, sizeof(id), "%s", str(o, "id"));
 	json_decref(o);
 	sleep_ms(200);
 	snprintf(path, sizeof(path), "/v1/jobs/%s/cancel", id);
@@ -202,7 +149,7 @@ static void swap(void)
 		json_t *o = call("POST", "/v1/jobs", NULL,
 				 "{\"model\":\"dit-s-64\",\"num_inference_steps\":10}", &st);
 
-		snprintf(ids[i], 64, "%s", jstr(o, "id"));
+		snprintf(ids[i], 64, "%s", str(o, "id"));
 		json_decref(o);
 	}
 	json_decref(call("POST", "/admin/policy", AUTH, "{\"policy\":\"fixed\",\"params\":{\"k\":2}}",
@@ -230,7 +177,7 @@ static void load_new(const char *dir)
 	for (int i = 0; i < 4; i++) {
 		o = call("POST", "/v1/jobs", NULL, "{\"model\":\"dit-s-64\",\"num_inference_steps\":10}",
 			 &st);
-		snprintf(ids[i], 64, "%s", jstr(o, "id"));
+		snprintf(ids[i], 64, "%s", str(o, "id"));
 		json_decref(o);
 	}
 	snprintf(path, sizeof(path), "%s/real.ini", dir);
@@ -245,7 +192,7 @@ static void load_new(const char *dir)
 	fclose(f);
 	o = call("POST", "/admin/models/load", AUTH, "{\"model\":\"dit-bad\"}", &st);
 	ok(st == 400, "a new section its module's schema refuses (depth = 0): 400 (%s)",
-	   jstr(json_object_get(o, "error"), "message"));
+	   str(json_object_get(o, "error"), "message"));
 	json_decref(o);
 	o = call("POST", "/admin/models/load", AUTH, "{\"model\":\"dit-new\"}", &st);
 	ok(st == 200, "a new section loaded with 4 jobs in flight: %d", st);

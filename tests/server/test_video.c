@@ -23,7 +23,7 @@
 #include "safetensors.h"
 #include "server.h"
 #include "httpc.h"
-#include "http_client.h"
+#include "api_client.h"
 #include "tap.h"
 #include "video_mp4.h"
 
@@ -31,29 +31,6 @@
 char *ts_srv_base64(const unsigned char *p, size_t n);
 
 #define ST_GOLDEN "tests/data/golden/stdit3"
-
-static int port;
-
-static json_t *call(const char *method, const char *path, const char *body, int *status)
-{
-	struct http_reply r;
-	json_t *j;
-
-	*status = 0;
-	if (http_do(port, method, path, NULL, body, &r))
-		return NULL;
-	*status = r.status;
-	j = json_loads(r.body, 0, NULL);
-	http_reply_free(&r);
-	return j;
-}
-
-static const char *jstr(json_t *o, const char *key)
-{
-	const char *v = json_string_value(json_object_get(o, key));
-
-	return v ? v : "";
-}
 
 /* Whether @buf is an ISO media file (its first box is ftyp). */
 static int is_mp4(const unsigned char *buf, size_t len)
@@ -93,11 +70,11 @@ static void refusals(void)
 	int st;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		json_t *o = call("POST", "/v1/jobs", bad[i].body, &st);
+		json_t *o = call("POST", "/v1/jobs", NULL, bad[i].body, &st);
 		json_t *e = json_object_get(o, "error");
 
-		ok(st == 400 && !strcmp(jstr(e, "param"), bad[i].field), "%s: 400 naming %s (%d %s)",
-		   bad[i].what, bad[i].field, st, jstr(e, "message"));
+		ok(st == 400 && !strcmp(str(e, "param"), bad[i].field), "%s: 400 naming %s (%d %s)",
+		   bad[i].what, bad[i].field, st, str(e, "message"));
 		json_decref(o);
 	}
 }
@@ -109,10 +86,10 @@ static void video_sync(const char *dir)
 	unsigned char *mp4 = NULL;
 	size_t len = 0;
 	int st, t = 0, h = 0, w = 0, good;
-	json_t *o = call("POST", "/v1/images/generations", body, &st);
-	const char *b64 = jstr(json_array_get(json_object_get(o, "data"), 0), "b64_json");
+	json_t *o = call("POST", "/v1/images/generations", NULL, body, &st);
+	const char *b64 = str(json_array_get(json_object_get(o, "data"), 0), "b64_json");
 
-	ok(st == 200 && !strcmp(jstr(o, "output_format"), "mp4") &&
+	ok(st == 200 && !strcmp(str(o, "output_format"), "mp4") &&
 	   json_integer_value(json_object_get(o, "frames")) == 17,
 	   "a 17-frame request answers output_format mp4, frames 17 (%d)", st);
 	ok(*b64 && !ts_base64_decode(b64, &mp4, &len) && is_mp4(mp4, len), "b64_json is an MP4");
@@ -128,19 +105,11 @@ static void video_job(const char *dir)
 	struct http_reply r = { 0 };
 	char path[128];
 	int st, t = 0, h = 0, w = 0, done = 0, good;
-	json_t *o = call("POST", "/v1/jobs", body, &st);
+	json_t *o = call("POST", "/v1/jobs", NULL, body, &st);
 
 	ok(st == 202, "a video job is accepted (%d)", st);
-	snprintf(path, sizeof(path), "/v1/jobs/%.63s", jstr(o, "id"));
-	for (int i = 0; i < 6000 && !done; i++) {
-		json_t *s = call("GET", path, NULL, &st);
-
-		done = !strcmp(jstr(s, "status"), "completed") || !strcmp(jstr(s, "status"), "failed");
-		json_decref(s);
-		if (!done)
-			usleep(10000);
-	}
-	strcat(path, "/content");
+	snprintf(path, sizeof(path), "/v1/jobs/%.63s/content", str(o, "id"));
+	done = !strcmp(wait_final(str(o, "id"), 60000, NULL), "completed");
 	ok(done && !http_do(port, "GET", path, NULL, NULL, &r) && r.status == 200 &&
 	   strstr(r.head, "Content-Type: video/mp4"), "its content is served as video/mp4");
 	good = r.body && is_mp4((unsigned char *)r.body, r.body_len) &&
@@ -165,20 +134,11 @@ static unsigned char *video_of(const char *extra, size_t *len)
 		return NULL;
 	snprintf(body, n, "{\"model\":\"opensora\",\"size\":\"64x64\",\"frames\":17,"
 		 "\"seed\":9%s}", extra);
-	o = call("POST", "/v1/jobs", body, &st);
+	o = call("POST", "/v1/jobs", NULL, body, &st);
 	free(body);
-	snprintf(path, sizeof(path), "/v1/jobs/%.63s", jstr(o, "id"));
+	snprintf(path, sizeof(path), "/v1/jobs/%.63s/content", str(o, "id"));
+	done = st == 202 && !strcmp(wait_final(str(o, "id"), 60000, NULL), "completed");
 	json_decref(o);
-	for (int i = 0; i < 6000 && st == 202 && !done; i++) {
-		json_t *s = call("GET", path, NULL, &st);
-
-		done = !strcmp(jstr(s, "status"), "completed");
-		json_decref(s);
-		st = 202;
-		if (!done)
-			usleep(10000);
-	}
-	strcat(path, "/content");
 	if (done && !http_do(port, "GET", path, NULL, NULL, &r) && r.status == 200 &&
 	    (out = malloc(r.body_len))) {
 		memcpy(out, r.body, r.body_len);
@@ -233,13 +193,13 @@ static void captions(void)
 static void image(void)
 {
 	int st;
-	json_t *o = call("POST", "/v1/images/generations",
+	json_t *o = call("POST", "/v1/images/generations", NULL,
 			 "{\"model\":\"opensora\",\"size\":\"64x64\"}", &st);
-	const char *b64 = jstr(json_array_get(json_object_get(o, "data"), 0), "b64_json");
+	const char *b64 = str(json_array_get(json_object_get(o, "data"), 0), "b64_json");
 	unsigned char *png = NULL;
 	size_t len = 0;
 
-	ok(st == 200 && !strcmp(jstr(o, "output_format"), "png") &&
+	ok(st == 200 && !strcmp(str(o, "output_format"), "png") &&
 	   !json_object_get(o, "frames"), "no frames: the video model makes an image (%d)", st);
 	ok(*b64 && !ts_base64_decode(b64, &png, &len) && len > 8 &&
 	   !memcmp(png, "\x89PNG", 4), "a PNG (its first frame)");
@@ -250,10 +210,10 @@ static void image(void)
 static void models(void)
 {
 	int st;
-	json_t *o = call("GET", "/v1/models", NULL, &st);
+	json_t *o = call("GET", "/v1/models", NULL, NULL, &st);
 	json_t *m = json_array_get(json_object_get(o, "data"), 0);
 
-	ok(st == 200 && !strcmp(jstr(m, "id"), "opensora") &&
+	ok(st == 200 && !strcmp(str(m, "id"), "opensora") &&
 	   json_integer_value(json_object_get(m, "max_frames")) > 17,
 	   "/v1/models says opensora takes videos (max_frames %lld)",
 	   (long long)json_integer_value(json_object_get(m, "max_frames")));
